@@ -1,0 +1,56 @@
+# Two commands for a new user: `make install && make run` starts the service; `make test` tests it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Where a local copy of the evaluation data lives (this workplace keeps it beside the project):
+# when present and nothing else is configured, `make run` imports the catalogue from it.
+SHARED_DATA ?= ../shared/data
+ifneq ($(wildcard $(SHARED_DATA)/movielens/ml-latest-small/movies.csv),)
+CATALOG_DIR ?= $(SHARED_DATA)/movielens/ml-latest-small
+CATALOG_METADATA_CSV ?= $(SHARED_DATA)/overviews/ml-latest-small_tmdb/movies_enriched.csv
+CATALOG_POSTERS_DIRS ?= $(SHARED_DATA)/posters/ml-latest-small_tmdb_w185,$(SHARED_DATA)/posters/ml-latest-small_gapfill_by_movieId
+export CATALOG_DIR CATALOG_METADATA_CSV CATALOG_POSTERS_DIRS
+endif
+
+.PHONY: install run test test-postgres lint format setup-embeddings monitor benchmark evaluate
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip wheel setuptools
+
+install: $(BIN)/python
+	$(BIN)/pip install -e '.[dev]'
+
+run: $(BIN)/python
+	$(BIN)/python -m backend.cli prepare
+	$(BIN)/uvicorn backend.main:app --host $(HOST) --port $(PORT)
+
+test: $(BIN)/python
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== the same suite against $$TEST_DATABASE_URL"; \
+		$(BIN)/python -m pytest --ignore=tests/test_browser.py; \
+	fi
+
+lint:
+	$(BIN)/ruff check .
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+setup-embeddings:
+	$(BIN)/python scripts/setup_embeddings.py
+
+monitor:
+	$(BIN)/python scripts/monitor_embeddings.py
+
+benchmark:
+	$(BIN)/python scripts/benchmark.py
+
+evaluate:
+	$(BIN)/python scripts/evaluate.py --data-dir $(SHARED_DATA) --dataset ml-100k --out docs/evaluation/ml-100k.json
+	$(BIN)/python scripts/evaluate.py --data-dir $(SHARED_DATA) --dataset ml-latest-small --out docs/evaluation/ml-latest-small.json

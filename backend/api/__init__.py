@@ -1,0 +1,1 @@
+"""HTTP layer: thin routes that parse, authorise, call a service and shape the response."""

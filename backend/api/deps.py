@@ -1,0 +1,63 @@
+"""Request dependencies as Annotated aliases: SessionDep, CurrentUser, AdminUser, SettingsDep."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from backend.config import Settings
+from backend.database import get_db
+from backend.ml.runtime import RecommenderRuntime
+from backend.models import User
+from backend.security import TokenError, decode_access_token
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_runtime_dep(request: Request) -> RecommenderRuntime:
+    return request.app.state.runtime
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+RuntimeDep = Annotated[RecommenderRuntime, Depends(get_runtime_dep)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def get_current_user(
+    db: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User:
+    if not token:
+        raise _unauthorized("Not authenticated: send an Authorization: Bearer <token> header")
+    try:
+        subject = decode_access_token(token, settings.secret_key)
+    except TokenError as exc:
+        raise _unauthorized(str(exc)) from exc
+    user = db.get(User, int(subject)) if subject.isdigit() else None
+    if user is None or not user.can_login:
+        raise _unauthorized("Could not validate credentials")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Administrator rights required")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

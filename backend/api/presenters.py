@@ -1,0 +1,39 @@
+"""ORM objects and recommender results to response models."""
+
+from __future__ import annotations
+
+from backend.ml.recommender import Recommendation
+from backend.models import Movie
+from backend.schemas.movies import MovieOut, RecommendedMovie
+
+
+def movie_out(movie: Movie) -> dict:
+    return {
+        "id": movie.id,
+        "title": movie.title,
+        "overview": movie.overview or "",
+        "genres": movie.genre_list,
+        "year": movie.year,
+        "release_date": movie.release_date,
+        "poster_url": f"/movies/{movie.id}/poster",
+        "vote_average": movie.vote_average,
+        "vote_count": movie.vote_count,
+        "popularity": movie.popularity,
+        "tmdb_id": movie.tmdb_id,
+        "imdb_id": movie.imdb_id,
+        "movielens_id": movie.movielens_id,
+    }
+
+
+def movie_model(movie: Movie) -> MovieOut:
+    return MovieOut(**movie_out(movie))
+
+
+def recommendation_out(rec: Recommendation) -> RecommendedMovie:
+    return RecommendedMovie(
+        **movie_out(rec.movie),
+        score=round(rec.score, 6),
+        reason=rec.reason,
+        method=rec.method,
+        fallback=rec.fallback,
+    )

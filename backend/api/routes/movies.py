@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import FileResponse
+
+from backend.api.deps import CurrentUser, RuntimeDep, SessionDep, SettingsDep
+from backend.api.presenters import movie_model, movie_out, recommendation_out
+from backend.schemas.movies import (
+    MovieDetail,
+    MoviePage,
+    RatingIn,
+    RatingOut,
+    RecommendedMovie,
+)
+from backend.services import movies as movie_service
+from backend.services import ratings as rating_service
+from backend.services import recommendations as recommendation_service
+from backend.services.movies import MovieSort
+
+router = APIRouter(prefix="/movies", tags=["movies"])
+
+PLACEHOLDER = Path(__file__).resolve().parent.parent.parent / "assets" / "placeholder.svg"
+
+
+@router.get("", response_model=MoviePage)
+def list_movies(
+    db: SessionDep,
+    _: CurrentUser,
+    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    q: Annotated[str | None, Query(max_length=200, description="title search")] = None,
+    genre: Annotated[str | None, Query(max_length=64)] = None,
+    sort: MovieSort = "popularity",
+) -> MoviePage:
+    items, total = movie_service.list_movies(
+        db, skip=skip, limit=limit, q=q, genre=genre, sort=sort
+    )
+    return MoviePage(items=[movie_model(m) for m in items], total=total, skip=skip, limit=limit)
+
+
+@router.get("/genres", response_model=list[str])
+def genres(db: SessionDep, _: CurrentUser) -> list[str]:
+    return movie_service.list_genres(db)
+
+
+@router.get("/recommendations", response_model=list[RecommendedMovie])
+def recommendations(
+    db: SessionDep,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    user_id: Annotated[int | None, Query(ge=1, description="defaults to the caller")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    use_embeddings: bool = True,
+) -> list[RecommendedMovie]:
+    recs = recommendation_service.for_user(db, runtime, user, user_id, limit, use_embeddings)
+    return [recommendation_out(r) for r in recs]
+
+
+@router.get("/{movie_id}", response_model=MovieDetail)
+def get_movie(movie_id: int, db: SessionDep, user: CurrentUser) -> MovieDetail:
+    movie = movie_service.get_movie(db, movie_id)
+    return MovieDetail(
+        **movie_out(movie), my_rating=movie_service.user_rating_for(db, user.id, movie_id)
+    )
+
+
+@router.get("/{movie_id}/similar", response_model=list[RecommendedMovie])
+def similar(
+    movie_id: int,
+    db: SessionDep,
+    _: CurrentUser,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> list[RecommendedMovie]:
+    recs = recommendation_service.similar(db, runtime, movie_id, limit)
+    return [recommendation_out(r) for r in recs]
+
+
+@router.get("/{movie_id}/poster", include_in_schema=True)
+def poster(movie_id: int, db: SessionDep, settings: SettingsDep) -> Response:
+    """The cached poster image, or a neutral placeholder; public so <img> tags work."""
+    path = movie_service.poster_file(db, movie_id, settings.posters_dir)
+    headers = {"Cache-Control": "public, max-age=86400"}
+    if path is None:
+        return FileResponse(
+            PLACEHOLDER,
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
+    return FileResponse(path, headers=headers)
+
+
+@router.put("/{movie_id}/rating", response_model=RatingOut)
+def rate(movie_id: int, payload: RatingIn, db: SessionDep, user: CurrentUser) -> RatingOut:
+    rating = rating_service.upsert_rating(db, user.id, movie_id, payload.rating)
+    return RatingOut(movie_id=rating.movie_id, rating=rating.rating, timestamp=rating.timestamp)
+
+
+@router.delete("/{movie_id}/rating", status_code=status.HTTP_204_NO_CONTENT)
+def unrate(movie_id: int, db: SessionDep, user: CurrentUser) -> Response:
+    rating_service.delete_rating(db, user.id, movie_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,24 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from backend.api.deps import CurrentUser, SessionDep
+from backend.api.presenters import movie_model
+from backend.schemas.movies import UserRatingOut
+from backend.services import ratings as rating_service
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("/me/ratings", response_model=list[UserRatingOut])
+def my_ratings(
+    db: SessionDep,
+    user: CurrentUser,
+    skip: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[UserRatingOut]:
+    rows = rating_service.list_user_ratings(db, user.id, skip=skip, limit=limit)
+    return [
+        UserRatingOut(movie=movie_model(r.movie), rating=r.rating, timestamp=r.timestamp)
+        for r in rows
+    ]

@@ -1,0 +1,124 @@
+"""All configuration in one place: environment variables (or a `.env` file) read once."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # --- service -----------------------------------------------------------------------------
+    env: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    data_dir: Path = PROJECT_ROOT / "data"
+    database_url: str = ""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    static_dir: Path = Path(__file__).resolve().parent / "static"
+
+    # --- auth --------------------------------------------------------------------------------
+    secret_key: str = DEFAULT_SECRET_KEY
+    access_token_expire_minutes: int = 60
+    password_min_length: int = 8
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 300
+    login_lockout_seconds: int = 60
+
+    # --- catalogue ---------------------------------------------------------------------------
+    movielens_url: str = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
+    movielens_sha256: str = "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436"
+    catalog_dir: Path | None = None
+    catalog_metadata_csv: Path | None = None
+    catalog_posters_dirs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    tmdb_api_key: str = ""
+    tmdb_api_url: str = "https://api.themoviedb.org/3"
+    tmdb_image_url: str = "https://image.tmdb.org/t/p/w185"
+    tmdb_requests_per_second: float = 20.0
+    tmdb_max_retries: int = 3
+
+    # --- SVD ---------------------------------------------------------------------------------
+    svd_n_factors: int = 100
+    svd_n_epochs: int = 20
+    svd_lr_all: float = 0.005
+    svd_reg_all: float = 0.02
+    svd_random_state: int = 42
+    svd_holdout_fraction: float = 0.1
+    svd_retrain_hours: float = 24.0
+    popularity_prior_strength: float = 10.0
+    item_model_l2: float = 200.0
+    item_model_max_items: int = 20000
+
+    # --- embeddings --------------------------------------------------------------------------
+    text_model: str = ""
+    text_batch_size: int = 64
+    image_weights: Path | None = None
+    image_weights_download: bool = True
+    image_random_weights: bool = False
+    image_batch_size: int = 32
+    image_workers: int = 2
+    embedding_device: Literal["auto", "cpu", "cuda"] = "auto"
+    embedding_rebuild_hours: float = 6.0
+    build_index_on_startup: bool = True
+    text_weight: float = 1.0
+    image_weight: float = 0.3
+    ann_backend: Literal["auto", "exact", "faiss"] = "auto"
+    ann_min_items: int = 50000
+
+    # --- serving -----------------------------------------------------------------------------
+    scheduler_enabled: bool = True
+    train_on_startup: bool = True
+    model_reload_check_seconds: float = 2.0
+    diversity_lambda: float = 0.0
+    recommendation_max_limit: int = 100
+
+    @field_validator("cors_origins", "catalog_posters_dirs", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                return json.loads(value)
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'app.db').as_posix()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def embeddings_dir(self) -> Path:
+        return self.data_dir / "embeddings"
+
+    @property
+    def posters_dir(self) -> Path:
+        return self.data_dir / "posters"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.data_dir / "locks"
+
+    def check_secure(self) -> None:
+        """Refuse to run outside development with a guessable signing key."""
+        if self.env != "development" and self.secret_key in ("", DEFAULT_SECRET_KEY):
+            raise RuntimeError(
+                f"SECRET_KEY must be set to a strong random value when ENV={self.env} "
+                "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

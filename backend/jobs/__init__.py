@@ -1,0 +1,1 @@
+"""Background jobs (index rebuild, model retraining), their cross-process lock and scheduler."""

@@ -1,0 +1,126 @@
+"""Application factory. `uvicorn backend.main:app` serves the API and the web frontend."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from backend import __version__
+from backend.api.errors import install_error_handlers
+from backend.api.routes import admin, auth, embeddings, health, movies, users
+from backend.config import Settings, get_settings
+from backend.database import SessionLocal
+from backend.jobs.scheduler import create_scheduler
+from backend.jobs.tasks import startup_job
+from backend.ml.runtime import RecommenderRuntime, get_runtime
+from backend.observability import REGISTRY, REQUEST_LATENCY, RuntimeCollector
+from backend.services.embeddings import index_status
+from backend.services.login_throttle import LoginThrottle
+
+log = logging.getLogger(__name__)
+
+
+def _status_for_metrics(runtime: RecommenderRuntime):  # noqa: ANN202
+    def status() -> dict:
+        with SessionLocal() as db:
+            return index_status(db, runtime)
+
+    return status
+
+
+def create_app(
+    settings: Settings | None = None, runtime: RecommenderRuntime | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_secure()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or get_runtime(settings)
+        app.state.runtime = rt
+        collector = RuntimeCollector(rt, _status_for_metrics(rt))
+        REGISTRY.register(collector)
+        scheduler = None
+        if settings.scheduler_enabled:
+            scheduler = create_scheduler(settings)
+            scheduler.start()
+        elif settings.train_on_startup or settings.build_index_on_startup:
+            threading.Thread(
+                target=startup_job, args=(rt,), daemon=True, name="startup-job"
+            ).start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            REGISTRY.unregister(collector)
+
+    app = FastAPI(title="Movie Recommender", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.login_throttle = LoginThrottle(
+        settings.login_max_failures,
+        settings.login_failure_window_seconds,
+        settings.login_lockout_seconds,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+
+    @app.middleware("http")
+    async def _timing(request: Request, call_next):  # noqa: ANN001, ANN202
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        REQUEST_LATENCY.labels(request.method, path, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    install_error_handlers(app)
+    for router in (
+        auth.router,
+        movies.router,
+        users.router,
+        embeddings.router,
+        admin.router,
+        health.router,
+    ):
+        app.include_router(router)
+
+    static_dir = settings.static_dir
+    if static_dir.is_dir():
+        app.mount("/static", StaticFiles(directory=static_dir), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def index() -> FileResponse:
+            return FileResponse(static_dir / "index.html")
+
+    return app
+
+
+def __getattr__(name: str):  # noqa: ANN202
+    """`backend.main:app` is built on first access, so importing the module has no side effects."""
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""Recommender core: models, encoders, index store, blender and metrics. No web framework here."""

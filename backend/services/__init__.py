@@ -1,0 +1,1 @@
+"""Business logic between the HTTP routes and the database / ML layers."""

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.models import Movie, Rating
+from backend.services.errors import NotFoundError
+
+MovieSort = Literal["popularity", "title", "year", "vote_average", "vote_count", "id"]
+
+_SORT_COLUMNS = {
+    "popularity": (Movie.popularity.desc(), Movie.vote_count.desc()),
+    "vote_count": (Movie.vote_count.desc(),),
+    "vote_average": (Movie.vote_average.desc(), Movie.vote_count.desc()),
+    "title": (Movie.title.asc(),),
+    "year": (Movie.year.desc(), Movie.title.asc()),
+    "id": (),
+}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_movies(
+    db: Session,
+    *,
+    skip: int,
+    limit: int,
+    q: str | None = None,
+    genre: str | None = None,
+    sort: MovieSort = "popularity",
+) -> tuple[list[Movie], int]:
+    query = select(Movie)
+    if q:
+        query = query.where(Movie.title.ilike(f"%{_escape_like(q.strip())}%", escape="\\"))
+    if genre:
+        query = query.where(
+            ("|" + Movie.genres + "|").ilike(f"%|{_escape_like(genre.strip())}|%", escape="\\")
+        )
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.scalars(
+        query.order_by(*_SORT_COLUMNS[sort], Movie.id.asc()).offset(skip).limit(limit)
+    ).all()
+    return list(rows), total
+
+
+def list_genres(db: Session) -> list[str]:
+    genres: set[str] = set()
+    for value in db.scalars(select(Movie.genres).distinct()):
+        genres.update(g for g in (value or "").split("|") if g and g != "(no genres listed)")
+    return sorted(genres)
+
+
+def get_movie(db: Session, movie_id: int) -> Movie:
+    movie = db.get(Movie, movie_id)
+    if movie is None:
+        raise NotFoundError(f"Movie {movie_id} not found")
+    return movie
+
+
+def get_movies_by_ids(db: Session, movie_ids: list[int]) -> list[Movie]:
+    """Movies in the order of `movie_ids` (missing ids are skipped)."""
+    if not movie_ids:
+        return []
+    found = {m.id: m for m in db.scalars(select(Movie).where(Movie.id.in_(movie_ids)))}
+    return [found[i] for i in movie_ids if i in found]
+
+
+def user_rating_for(db: Session, user_id: int, movie_id: int) -> float | None:
+    return db.scalar(
+        select(Rating.rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
+    )
+
+
+def poster_file(db: Session, movie_id: int, posters_dir: Path) -> Path | None:
+    """The movie's local poster if it exists on disk (unknown movies get the placeholder)."""
+    movie = db.get(Movie, movie_id)
+    if movie is None or not movie.poster_file:
+        cached = posters_dir / f"{movie_id}.jpg"
+        return cached if movie is not None and cached.is_file() else None
+    path = Path(movie.poster_file)
+    return path if path.is_file() else None

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.models import User
+from backend.security import hash_password, verify_password
+from backend.services.errors import ConflictError, NotFoundError
+
+# Hash checked when the username is unknown so both paths cost the same (no user enumeration).
+_DUMMY_HASH = hash_password("not-a-real-password-0000")
+
+
+def create_user(
+    db: Session, username: str, email: str | None, password: str, *, is_admin: bool = False
+) -> User:
+    clash = db.scalar(
+        select(User).where(
+            or_(
+                func.lower(User.username) == username.lower(),
+                func.lower(User.email) == (email or "").lower(),
+            )
+        )
+    )
+    if clash is not None:
+        field = "username" if clash.username.lower() == username.lower() else "email"
+        raise ConflictError(f"A user with this {field} already exists")
+    user = User(
+        username=username,
+        email=email,
+        hashed_password=hash_password(password),
+        is_admin=is_admin,
+        can_login=True,
+    )
+    db.add(user)
+    try:
+        db.commit()
+    except IntegrityError as exc:
+        db.rollback()
+        raise ConflictError("A user with this username or email already exists") from exc
+    db.refresh(user)
+    return user
+
+
+def authenticate(db: Session, username: str, password: str) -> User | None:
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None or not user.can_login:
+        verify_password(password, _DUMMY_HASH)
+        return None
+    return user if verify_password(password, user.hashed_password) else None
+
+
+def get_user(db: Session, user_id: int) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"User {user_id} not found")
+    return user
+
+
+def set_admin(db: Session, username: str, email: str | None, password: str) -> User:
+    """Create an admin, or promote an existing user and reset its password."""
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        return create_user(db, username, email, password, is_admin=True)
+    user.is_admin = True
+    user.can_login = True
+    user.hashed_password = hash_password(password)
+    if email:
+        user.email = email
+    db.commit()
+    return user
