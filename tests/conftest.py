@@ -13,9 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-_TMP = Path(tempfile.mkdtemp(prefix="movierec-tests-"))
+# Set once per test session (importing this module again must not move the database).
+if "MOVIEREC_TEST_TMP" not in os.environ:
+    os.environ["MOVIEREC_TEST_TMP"] = tempfile.mkdtemp(prefix="movierec-tests-")
+_TMP = Path(os.environ["MOVIEREC_TEST_TMP"])
 os.environ.setdefault("ENV", "test")
-os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
 os.environ["DATA_DIR"] = str(_TMP / "data")
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP}/test.db"
 os.environ["SCHEDULER_ENABLED"] = "false"

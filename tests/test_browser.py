@@ -610,7 +610,3 @@ def test_user_journey(server: Server, driver: WebDriver) -> None:
         if "status of 409" not in m and "status of 401" not in m
     ]
     assert not unexpected, unexpected
-
-
-def test_cors() -> None:
-    pytest.skip("CORS headers are the backend's job and are tested with the API tests")

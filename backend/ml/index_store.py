@@ -361,9 +361,20 @@ def build_index(
     )
 
     text_version = str(text_encoder.model_version)
-    text_dim = int(text_encoder.dim)
     image_version = str(image_encoder.model_version) if image_encoder is not None else ""
-    image_dim = int(image_encoder.dim) if image_encoder is not None else IMAGE_DIM_NO_ENCODER
+    # Reading `dim` may load the model; an unchanged model's dimension is already on disk, so a
+    # no-change rebuild never pays for loading it.
+    prev_manifest = previous.manifest if previous is not None else {}
+    if prev_manifest.get("text_model_version") == text_version and previous is not None:
+        text_dim = int(previous.text.shape[1])
+    else:
+        text_dim = int(text_encoder.dim)
+    if image_encoder is None:
+        image_dim = IMAGE_DIM_NO_ENCODER
+    elif prev_manifest.get("image_model_version") == image_version and previous is not None:
+        image_dim = int(previous.image.shape[1])
+    else:
+        image_dim = int(image_encoder.dim)
 
     text_matrix = np.zeros((n, text_dim), dtype=np.float32)
     image_matrix = np.zeros((n, image_dim), dtype=np.float32)

@@ -103,7 +103,7 @@ def _fail(path: Path, line: int, why: str) -> ImportFormatError:
 
 def _read_csv(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]]]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in required if c not in (reader.fieldnames or [])]
             if missing:
@@ -115,15 +115,33 @@ def _read_csv(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]
         raise _fail(path, 0, f"CSV error: {exc}") from exc
 
 
-def _int(path: Path, line: int, value: str | None, name: str, *, optional: bool = False):
+MAX_ID = 2**31 - 1
+# Unix time from 1970 to 2100: anything else is a corrupted row, not a rating date.
+MAX_TIMESTAMP = 4_102_444_800
+
+
+def _int(
+    path: Path,
+    line: int,
+    value: str | None,
+    name: str,
+    *,
+    optional: bool = False,
+    maximum: int = MAX_ID,
+):
     if value is None or value.strip() == "":
         if optional:
             return None
         raise _fail(path, line, f"{name} is empty")
-    try:
-        return int(float(value))
-    except ValueError as exc:
-        raise _fail(path, line, f"{name} {value!r} is not a number") from exc
+    text = value.strip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    if not text.isdigit():
+        raise _fail(path, line, f"{name} {value!r} is not a whole non-negative number")
+    number = int(text)
+    if number > maximum:
+        raise _fail(path, line, f"{name} {value!r} is out of range")
+    return number
 
 
 def _rating(path: Path, line: int, value: str) -> float:
@@ -163,6 +181,8 @@ def _parse_ml_latest(directory: Path):
     path = directory / "movies.csv"
     for line, row in _read_csv(path, ["movieId", "title", "genres"]):
         movie_id = _int(path, line, row["movieId"], "movieId")
+        if movie_id in movies:
+            raise _fail(path, line, f"movieId {movie_id} appears twice")
         title, year = split_title(row["title"] or "")
         if not title:
             raise _fail(path, line, "title is empty")
@@ -213,6 +233,8 @@ def _parse_ml_100k(directory: Path):
                     path, line, f"expected {5 + len(ML100K_GENRES)} fields, found {len(parts)}"
                 )
             movie_id = _int(path, line, parts[0], "movie id")
+            if movie_id in movies:
+                raise _fail(path, line, f"movie id {movie_id} appears twice")
             title, year = split_title(parts[1])
             release = _parse_date(parts[2])
             flags = parts[5:]
@@ -347,6 +369,7 @@ def import_movielens(
         rating_sums[movie_id][0] += value
         rating_sums[movie_id][1] += 1
 
+    copied: list[Path] = []
     try:
         movie_ids = _insert_movies(
             db,
@@ -357,12 +380,15 @@ def import_movielens(
             posters_cache,
             rating_sums,
             stats,
+            copied,
         )
         user_ids = _insert_users(db, sorted({r[0] for r in ratings}), stats)
         _insert_ratings(db, ratings, movie_ids, user_ids, stats)
         db.commit()
     except Exception:
         db.rollback()
+        for file in copied:
+            file.unlink(missing_ok=True)
         raise
     stats.seconds = time.perf_counter() - started
     log.info("import finished: %s", stats.summary())
@@ -370,7 +396,15 @@ def import_movielens(
 
 
 def _insert_movies(
-    db, movies, meta_by_movie, meta_by_tmdb, poster_sources, posters_cache, rating_sums, stats
+    db,
+    movies,
+    meta_by_movie,
+    meta_by_tmdb,
+    poster_sources,
+    posters_cache,
+    rating_sums,
+    stats,
+    copied: list[Path],
 ) -> dict[int, int]:
     existing = dict(
         db.execute(
@@ -439,7 +473,9 @@ def _insert_movies(
         for row, source in copies:
             movie_id = ids[row["movielens_id"]]
             target = posters_cache / f"{movie_id}{source.suffix.lower()}"
-            shutil.copyfile(source, target)
+            if not target.exists():
+                shutil.copyfile(source, target)
+                copied.append(target)
             updates.append({"movie_id": movie_id, "poster_file": str(target)})
         db.connection().execute(
             text("UPDATE movies SET poster_file = :poster_file WHERE id = :movie_id"), updates

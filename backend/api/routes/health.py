@@ -1,3 +1,5 @@
+import os
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -24,6 +26,7 @@ def ready(db: SessionDep, runtime: RuntimeDep) -> JSONResponse:
     runtime.maybe_reload()
     checks["models"] = runtime.bundle.version if runtime.bundle else "not loaded"
     checks["embedding_index"] = runtime.index.version if runtime.index else "not built"
+    checks["worker_pid"] = os.getpid()
     ok = checks["database"] == "ok" and runtime.bundle is not None
     return JSONResponse(
         status_code=200 if ok else 503,
