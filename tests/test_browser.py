@@ -481,7 +481,7 @@ def test_user_journey(server: Server, driver: WebDriver) -> None:
         drv.find_element(By.ID, "rec-hybrid-title").text,
         drv.find_element(By.ID, "rec-baseline-title").text,
     )
-    assert heads == ("Hybrid (with embeddings)", "Baseline (SVD, no embeddings)")
+    assert heads == ("Hybrid (with embeddings)", "Baseline (no embeddings)")
 
     # --- search for "Toy" and rate it ----------------------------------------------------------
     drv.find_element(By.CSS_SELECTOR, 'nav a[data-route="movies"]').click()

@@ -829,9 +829,9 @@ function viewRecommendations(rid) {
     el('div', { class: 'rec-content' }),
   );
   const hybrid = column('rec-hybrid', 'Hybrid (with embeddings)',
-    'Collaborative filtering blended with text and poster similarity.');
-  const baseline = column('rec-baseline', 'Baseline (SVD, no embeddings)',
-    'Collaborative filtering on ratings alone.');
+    'Collaborative filtering blended with the text (and, when pretrained, poster) index.');
+  const baseline = column('rec-baseline', 'Baseline (no embeddings)',
+    'SVD, co-watching and popularity from ratings alone.');
   const refresh = el('button', { class: 'btn btn-secondary btn-small', type: 'button' }, 'Refresh');
   refresh.addEventListener('click', () => {
     loadRecColumn(hybrid, true, state.renderId);
