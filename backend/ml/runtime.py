@@ -68,6 +68,7 @@ class RecommenderRuntime:
         self._content_cache: tuple[str, ContentMatrices] | None = None
         self._lock = threading.RLock()
         self._last_check = 0.0
+        self._catalogue_checked = 0.0
         self._text_encoder: TextEncoder | None = None
         self._image_encoder: ImageEncoder | None = None
         self._image_checked = False
@@ -122,8 +123,16 @@ class RecommenderRuntime:
 
     # ------------------------------------------------------------------ catalogue / context
     def catalogue(self, db: Session) -> Catalogue:
-        version = ml_data.catalogue_version(db)
+        """All movie ids; re-read when the movies table changed (checked every few seconds)."""
         cached = self._catalogue
+        now = time.monotonic()
+        if (
+            cached is not None
+            and now - self._catalogue_checked < self.settings.model_reload_check_seconds
+        ):
+            return cached
+        version = ml_data.catalogue_version(db)
+        self._catalogue_checked = now
         if cached is not None and cached.version == version:
             return cached
         catalogue = ml_data.load_catalogue(db)
