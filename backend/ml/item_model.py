@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import linalg, sparse
 
+from backend.ml.ids import IdLookup
 from backend.ml.interactions import Interactions
 
 
@@ -23,9 +24,7 @@ class ItemItemModel:
     popularity: np.ndarray
 
     def __post_init__(self) -> None:
-        order = np.argsort(self.item_ids, kind="stable")
-        self._sorted = self.item_ids[order]
-        self._pos = order
+        self._lookup = IdLookup(self.item_ids)
 
     @classmethod
     def fit(
@@ -58,11 +57,7 @@ class ItemItemModel:
         return cls(item_ids=items[keep], weights=pruned, popularity=counts[keep])
 
     def positions(self, item_ids: np.ndarray) -> np.ndarray:
-        item_ids = np.asarray(item_ids, dtype=np.int64)
-        if self._sorted.size == 0:
-            return np.full(item_ids.shape, -1)
-        slot = np.clip(np.searchsorted(self._sorted, item_ids), 0, self._sorted.size - 1)
-        return np.where(self._sorted[slot] == item_ids, self._pos[slot], -1)
+        return self._lookup(item_ids)
 
     def score_model_items(
         self, rated_items: np.ndarray, weights: np.ndarray | None = None

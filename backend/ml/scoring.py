@@ -13,6 +13,7 @@ import numpy as np
 
 from backend.ml.blender import BlendWeights, feature_matrix
 from backend.ml.content import cosine_scores, profile_weights, user_profile
+from backend.ml.ids import IdLookup
 from backend.ml.item_model import ItemItemModel
 from backend.ml.svd import SVDModel
 
@@ -28,15 +29,10 @@ class Catalogue:
     def __post_init__(self) -> None:
         self.item_ids = np.asarray(self.item_ids, dtype=np.int64)
         self.metadata_votes = np.asarray(self.metadata_votes, dtype=np.float64)
-        order = np.argsort(self.item_ids, kind="stable")
-        self._sorted, self._pos = self.item_ids[order], order
+        self._lookup = IdLookup(self.item_ids)
 
     def positions(self, item_ids: np.ndarray) -> np.ndarray:
-        item_ids = np.asarray(item_ids, dtype=np.int64)
-        if self._sorted.size == 0:
-            return np.full(item_ids.shape, -1)
-        slot = np.clip(np.searchsorted(self._sorted, item_ids), 0, self._sorted.size - 1)
-        return np.where(self._sorted[slot] == item_ids, self._pos[slot], -1)
+        return self._lookup(item_ids)
 
 
 @dataclass
@@ -176,13 +172,7 @@ class ScoringContext:
 
 def _align(source_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
     """Position in `source_ids` of each target id, -1 when absent."""
-    source_ids = np.asarray(source_ids, dtype=np.int64)
-    if source_ids.size == 0:
-        return np.full(len(target_ids), -1)
-    order = np.argsort(source_ids, kind="stable")
-    sorted_ids = source_ids[order]
-    slot = np.clip(np.searchsorted(sorted_ids, target_ids), 0, sorted_ids.size - 1)
-    return np.where(sorted_ids[slot] == target_ids, order[slot], -1)
+    return IdLookup(source_ids)(target_ids)
 
 
 def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:

@@ -8,9 +8,6 @@ that exactly, for every item at once: mu + b_u + b_i + q_i . p_u, clipped to the
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.ml.ids import IdLookup
 from backend.ml.interactions import Interactions
 
 RATING_SCALE = (0.5, 5.0)
@@ -49,9 +47,7 @@ class SVDModel:
 
     def __post_init__(self) -> None:
         self._user_index = {int(u): k for k, u in enumerate(self.user_ids)}
-        order = np.argsort(self.item_ids, kind="stable")
-        self._sorted_items = self.item_ids[order]
-        self._sorted_pos = order
+        self._item_lookup = IdLookup(self.item_ids)
 
     # ---------------------------------------------------------------- training
     @classmethod
@@ -107,13 +103,7 @@ class SVDModel:
 
     def item_positions(self, item_ids: np.ndarray) -> np.ndarray:
         """Inner index of each raw item id, -1 for items the model has never seen."""
-        item_ids = np.asarray(item_ids, dtype=np.int64)
-        if self._sorted_items.size == 0:
-            return np.full(item_ids.shape, -1, dtype=np.int64)
-        slot = np.searchsorted(self._sorted_items, item_ids)
-        slot = np.clip(slot, 0, self._sorted_items.size - 1)
-        found = self._sorted_items[slot] == item_ids
-        return np.where(found, self._sorted_pos[slot], -1)
+        return self._item_lookup(item_ids)
 
     # ---------------------------------------------------------------- scoring
     def user_vector(self, user_id: int) -> tuple[float, np.ndarray] | None:
@@ -241,17 +231,3 @@ def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
 
 def new_version() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-
-
-def atomic_write_dir(target_parent: Path, name: str, writer) -> Path:  # noqa: ANN001
-    """Write a directory under a temporary name, then rename it into place."""
-    target_parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target_parent))
-    try:
-        writer(tmp)
-        final = target_parent / name
-        os.replace(tmp, final)
-        return final
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
