@@ -3,7 +3,8 @@
 Each signal is standardised over the candidate movies of one user (z-scores), so signals on
 different scales (predicted stars, co-occurrence votes, cosine similarities, log counts) become
 comparable. The weights come from a logistic regression that tells held-out watched movies from
-unwatched ones on a validation split (see backend.ml.training); they are saved with the model.
+unwatched ones on a validation split, refined by coordinate ascent on that split's NDCG@10 (see
+backend.ml.training and docs/evaluation); they are saved with the model.
 Movies without ratings in training ("cold") get their own weights for the signals they do have.
 """
 
@@ -21,11 +22,12 @@ WARM_SIGNALS = (
     "content_text",
     "content_image",
 )
-COLD_SIGNALS = ("content_text", "content_image", "metadata_popularity")
-CONTENT_SIGNALS = ("content_text", "content_image")
+COLD_SIGNALS = ("content_text", "content_watch", "content_image", "metadata_popularity")
+CONTENT_SIGNALS = ("content_text", "content_watch", "content_image")
 
 
 def feature_names(signals: tuple[str, ...] | list[str]) -> list[str]:
+    """Warm signals apply to movies with training ratings, cold_* ones to movies without."""
     names = [s for s in WARM_SIGNALS if s in signals]
     names += ["cold"] + [f"cold_{s}" for s in COLD_SIGNALS if s in signals]
     return names
@@ -92,9 +94,11 @@ class BlendWeights:
             "popularity": 0.5,
             "metadata_popularity": 0.2,
             "content_text": 0.3,
+            "content_watch": 0.2,
             "content_image": 0.1,
             "cold": -1.0,
             "cold_content_text": 0.5,
+            "cold_content_watch": 0.5,
             "cold_content_image": 0.1,
             "cold_metadata_popularity": 0.5,
         }
@@ -150,3 +154,67 @@ def mmr_rerank(
         remaining[best] = False
         max_sim = np.maximum(max_sim, vectors @ vectors[best])
     return candidates[np.array(picked)]
+
+
+def pool_ndcg(
+    features: np.ndarray, hits: np.ndarray, n_relevant: np.ndarray, weights: np.ndarray, k: int
+) -> float:
+    """Mean NDCG@k of re-ranking each user's candidate pool by `features @ weights`.
+
+    `features` is (users, pool, signals), `hits` (users, pool) marks held-out movies and
+    `n_relevant` counts each user's held-out movies (also those outside the pool), so the ideal
+    DCG is the true one. Vectorised over users.
+    """
+    if features.shape[0] == 0:
+        return 0.0
+    scores = features @ np.asarray(weights, dtype=features.dtype)
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    ranked_hits = np.take_along_axis(hits, np.take_along_axis(top, order, axis=1), axis=1)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = (ranked_hits * discount).sum(axis=1)
+    idcg = np.cumsum(discount)[np.clip(np.minimum(n_relevant, k), 1, k) - 1]
+    return float((dcg / idcg).mean())
+
+
+def coordinate_ascent(
+    features: np.ndarray,
+    hits: np.ndarray,
+    n_relevant: np.ndarray,
+    start: np.ndarray,
+    k: int = 10,
+    passes: int = 4,
+    min_gain: float = 1e-4,
+) -> tuple[np.ndarray, float, float]:
+    """Weights that maximise pool NDCG@k, one coordinate at a time (RankLib-style).
+
+    The largest starting weight stays fixed (the scale of the blend, which the logistic fit
+    calibrated); every other weight moves in steps relative to it. A step is kept only when it
+    gains at least `min_gain`, so noise in a small validation set does not pull the weights.
+    Returns (weights, ndcg at start, ndcg at the end).
+    """
+    w = np.array(start, dtype=np.float64)
+    if w.size == 0:
+        return w, 0.0, 0.0
+    fixed = int(np.argmax(np.abs(w)))
+    scale = abs(w[fixed]) or 1.0
+    if w[fixed] == 0:
+        w[fixed] = 1.0
+    first = best = pool_ndcg(features, hits, n_relevant, w, k)
+    steps = scale * np.array([0.5, 0.25, 0.1, 0.05, 0.02])
+    for _ in range(passes):
+        improved = False
+        for j in range(w.size):
+            if j == fixed:
+                continue
+            for step in steps:
+                for sign in (1.0, -1.0):
+                    trial = w.copy()
+                    trial[j] += sign * step
+                    value = pool_ndcg(features, hits, n_relevant, trial, k)
+                    if value > best + min_gain:
+                        best, w, improved = value, trial, True
+        if not improved:
+            break
+    return w, first, best

@@ -124,6 +124,12 @@ class ScoringContext:
                 self.content.text, self.content.has_text, rated_pos, weights
             )
             signals["content_text"] = cosine_scores(self.content.text, text_profile)
+            # "What they watch" (every rated movie counts the same) predicts what people choose
+            # to see next better than "what they liked" does, notably for unrated new movies.
+            watch_profile = self._profile(
+                self.content.text, self.content.has_text, rated_pos, np.ones(len(rated_pos))
+            )
+            signals["content_watch"] = cosine_scores(self.content.text, watch_profile)
             has_profile = text_profile is not None
             if self.has_real_image:
                 image_profile = self._profile(
