@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from threadpoolctl import threadpool_limits
 
 from backend import __version__
 from backend.api.errors import install_error_handlers
@@ -47,6 +48,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        blas_limit = (
+            threadpool_limits(limits=settings.serving_blas_threads)
+            if settings.serving_blas_threads > 0
+            else None
+        )
         rt = runtime or get_runtime(settings)
         app.state.runtime = rt
         collector = RuntimeCollector(rt, _status_for_metrics(rt))
@@ -65,6 +71,8 @@ def create_app(
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             REGISTRY.unregister(collector)
+            if blas_limit is not None:
+                blas_limit.restore_original_limits()
 
     app = FastAPI(title="Movie Recommender", version=__version__, lifespan=lifespan)
     app.state.settings = settings

@@ -15,11 +15,16 @@ from backend.ml.text_encoder import TextEncoder
 from backend.models import Movie, Rating
 
 
+def _array(rows) -> np.ndarray:  # noqa: ANN001
+    """Rows as a float array; plain tuples first, since numpy probes every Row object slowly."""
+    return np.array([tuple(row) for row in rows], dtype=np.float64)
+
+
 def load_interactions(db: Session) -> Interactions:
     rows = db.execute(select(Rating.user_id, Rating.movie_id, Rating.rating)).all()
     if not rows:
         return Interactions(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    arr = np.asarray(rows, dtype=np.float64)
+    arr = _array(rows)
     return Interactions(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2])
 
 
@@ -33,7 +38,7 @@ def catalogue_version(db: Session) -> str:
 def load_catalogue(db: Session) -> Catalogue:
     version = catalogue_version(db)
     rows = db.execute(select(Movie.id, Movie.vote_count).order_by(Movie.id)).all()
-    arr = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+    arr = _array(rows).reshape(-1, 2)
     return Catalogue(arr[:, 0].astype(np.int64), arr[:, 1], version=version)
 
 
@@ -45,7 +50,7 @@ def user_ratings(db: Session, user_id: int) -> tuple[np.ndarray, np.ndarray]:
     ).all()
     if not rows:
         return np.zeros(0, np.int64), np.zeros(0)
-    arr = np.asarray(rows, dtype=np.float64)
+    arr = _array(rows)
     return arr[:, 0].astype(np.int64), arr[:, 1]
 
 
@@ -71,6 +76,12 @@ def movie_contents(db: Session, max_movies: int | None = None) -> list[MovieCont
     return items
 
 
+def titles_by_ids(db: Session, movie_ids: list[int]) -> dict[int, str]:
+    if not movie_ids:
+        return {}
+    return dict(db.execute(select(Movie.id, Movie.title).where(Movie.id.in_(movie_ids))).all())
+
+
 def movies_by_ids(db: Session, movie_ids: list[int]) -> list[Movie]:
     """Movies in the order of `movie_ids` (ids that no longer exist are skipped)."""
     if not movie_ids:
@@ -88,5 +99,5 @@ def rating_stats(db: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ).all()
     if not rows:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-    arr = np.asarray(rows, dtype=np.float64)
+    arr = _array(rows)
     return arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2]

@@ -535,7 +535,12 @@ def evaluate_rating(
 
 # ---------------------------------------------------------------------------------- top-N
 SIGNAL_METHODS = (
-    "popularity", "metadata_popularity", "svd", "item_item", "content_text", "content_watch",
+    "popularity",
+    "metadata_popularity",
+    "svd",
+    "item_item",
+    "content_text",
+    "content_watch",
 )
 
 
@@ -698,8 +703,14 @@ def evaluate_cold_items(
     users = np.array(sorted(set(test_by_user) & set(train_by_user)))
     if max_users and len(users) > max_users:
         users = np.sort(rng.choice(users, size=max_users, replace=False))
-    methods = ["random", "metadata_popularity", "content_text", "content_watch", "hybrid",
-               "hybrid_no_embeddings"]
+    methods = [
+        "random",
+        "metadata_popularity",
+        "content_text",
+        "content_watch",
+        "hybrid",
+        "hybrid_no_embeddings",
+    ]
     if content is None:
         methods = [m for m in methods if m not in ("content_text", "content_watch", "hybrid")]
     with blas_single_thread():

@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 from backend.ml import data as ml_data
 from backend.ml.blender import mmr_rerank
 from backend.ml.content import cosine_scores, most_similar_rated, profile_weights, user_profile
-from backend.ml.popularity import bayesian_average
 from backend.ml.runtime import RecommenderRuntime, get_runtime
-from backend.ml.scoring import Catalogue, ScoringContext, UserSignals, top_n
+from backend.ml.scoring import ScoringContext, UserSignals, top_n
 from backend.models import Movie
 
 log = logging.getLogger(__name__)
@@ -159,17 +158,14 @@ class MovieRecommender:
         return self._prior_from_db(ctx.catalogue.item_ids)
 
     def _prior_from_db(self, item_ids: np.ndarray) -> np.ndarray:
-        ids, sums, counts = ml_data.rating_stats(self.db)
-        total = counts.sum()
-        mean = float(sums.sum() / total) if total else 3.5
-        pos = Catalogue(item_ids, np.zeros(len(item_ids))).positions(ids)
-        ok = pos >= 0
-        aligned_sums, aligned_counts = np.zeros(len(item_ids)), np.zeros(len(item_ids))
-        aligned_sums[pos[ok]] = sums[ok]
-        aligned_counts[pos[ok]] = counts[ok]
-        return bayesian_average(
-            aligned_sums, aligned_counts, mean, self.runtime.settings.popularity_prior_strength
-        )
+        catalogue = self.runtime.catalogue(self.db)
+        prior = self.runtime.popularity_prior(self.db, catalogue)
+        if len(item_ids) == len(catalogue.item_ids) and np.array_equal(
+            item_ids, catalogue.item_ids
+        ):
+            return prior
+        pos = catalogue.positions(item_ids)
+        return np.where(pos >= 0, prior[np.maximum(pos, 0)], float(np.median(prior)))
 
     def _reasons(
         self,
@@ -179,7 +175,6 @@ class MovieRecommender:
         ratings: np.ndarray,
         picks: np.ndarray,
     ) -> list[str]:
-        titles = {m.id: m.title for m in ml_data.movies_by_ids(self.db, rated.tolist())}
         rated_pos = signals.rated_positions
         weights = profile_weights(ratings) if len(ratings) else np.zeros(0)
         best_idx = np.full(len(picks), -1)
@@ -192,6 +187,8 @@ class MovieRecommender:
                 best_idx = np.flatnonzero(ok)[idx]
         elif len(rated):
             best_idx = self._item_item_explainer(ctx, rated, weights, picks)
+        named = sorted({int(rated[j]) for j in best_idx if j >= 0})
+        titles = ml_data.titles_by_ids(self.db, named)
         reasons = []
         for k, p in enumerate(picks):
             if ctx.is_cold[p]:

@@ -23,12 +23,15 @@ from backend.ml.device import resolve_device
 from backend.ml.image_encoder import ImageEncoder, ImageWeightsUnavailable
 from backend.ml.index_store import BuildStats, EmbeddingIndex, IndexStore, build_index
 from backend.ml.model_store import VersionedStore
+from backend.ml.popularity import bayesian_average
 from backend.ml.scoring import Catalogue, ContentMatrices, ModelBundle, ScoringContext
 from backend.ml.svd import SVDParams
 from backend.ml.text_encoder import TextEncoder
 from backend.ml.training import TrainParams, load_bundle, save_bundle, train_bundle
 
 log = logging.getLogger(__name__)
+
+PRIOR_TTL_SECONDS = 30.0
 
 
 @dataclass
@@ -69,6 +72,7 @@ class RecommenderRuntime:
         self._lock = threading.RLock()
         self._last_check = 0.0
         self._catalogue_checked = 0.0
+        self._prior_cache: tuple[str, float, np.ndarray] | None = None
         self._text_encoder: TextEncoder | None = None
         self._image_encoder: ImageEncoder | None = None
         self._image_checked = False
@@ -168,6 +172,35 @@ class RecommenderRuntime:
             with self._lock:
                 self._context_cache = {key: ctx}
         return ctx
+
+    def popularity_prior(self, db: Session, catalogue: Catalogue) -> np.ndarray:
+        """Bayesian average rating of every catalogue movie over the ratings table.
+
+        It moves slowly (one rating barely shifts it), so it is recomputed at most every
+        PRIOR_TTL_SECONDS instead of on every request.
+        """
+        cached = self._prior_cache
+        now = time.monotonic()
+        if (
+            cached is not None
+            and cached[0] == catalogue.version
+            and now - cached[1] < PRIOR_TTL_SECONDS
+        ):
+            return cached[2]
+        ids, sums, counts = ml_data.rating_stats(db)
+        total = counts.sum()
+        mean = float(sums.sum() / total) if total else 3.5
+        pos = catalogue.positions(ids)
+        ok = pos >= 0
+        aligned_sums = np.zeros(len(catalogue.item_ids))
+        aligned_counts = np.zeros(len(catalogue.item_ids))
+        aligned_sums[pos[ok]] = sums[ok]
+        aligned_counts[pos[ok]] = counts[ok]
+        prior = bayesian_average(
+            aligned_sums, aligned_counts, mean, self.settings.popularity_prior_strength
+        )
+        self._prior_cache = (catalogue.version, now, prior)
+        return prior
 
     # ------------------------------------------------------------------ encoders
     def text_encoder(self) -> TextEncoder:

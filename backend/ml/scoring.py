@@ -79,6 +79,13 @@ class ScoringContext:
         self.content = content
         ids = catalogue.item_ids
         self.svd_pos = bundle.svd.item_positions(ids)
+        svd = bundle.svd
+        known = self.svd_pos >= 0
+        safe = np.maximum(self.svd_pos, 0)
+        # Gathered once per model version, so a request is one contiguous matrix-vector product.
+        self._svd_base = svd.global_mean + np.where(known, svd.bi[safe], 0.0)
+        # float32 halves the memory traffic; rankings do not change (SVDModel stays float64).
+        self._svd_factors = np.where(known[:, None], svd.qi[safe], 0.0).astype(np.float32)
         self.item_pos = bundle.items.positions(ids)
         pop_slot = _align(bundle.popularity_ids, ids)
         counts = np.where(pop_slot >= 0, bundle.popularity_counts[np.maximum(pop_slot, 0)], 0.0)
@@ -123,13 +130,17 @@ class ScoringContext:
             text_profile = self._profile(
                 self.content.text, self.content.has_text, rated_pos, weights
             )
-            signals["content_text"] = cosine_scores(self.content.text, text_profile)
             # "What they watch" (every rated movie counts the same) predicts what people choose
             # to see next better than "what they liked" does, notably for unrated new movies.
             watch_profile = self._profile(
                 self.content.text, self.content.has_text, rated_pos, np.ones(len(rated_pos))
             )
-            signals["content_watch"] = cosine_scores(self.content.text, watch_profile)
+            if text_profile is None or watch_profile is None:
+                signals["content_text"] = cosine_scores(self.content.text, text_profile)
+                signals["content_watch"] = cosine_scores(self.content.text, watch_profile)
+            else:  # both profiles in one pass over the matrix
+                both = self.content.text @ np.stack([text_profile, watch_profile], axis=1)
+                signals["content_text"], signals["content_watch"] = both[:, 0], both[:, 1]
             has_profile = text_profile is not None
             if self.has_real_image:
                 image_profile = self._profile(
@@ -148,13 +159,10 @@ class ScoringContext:
         return weights.score(features)
 
     def _svd_scores(self, vector: tuple[float, np.ndarray] | None) -> np.ndarray:
-        svd = self.bundle.svd
-        known = self.svd_pos >= 0
-        safe = np.maximum(self.svd_pos, 0)
-        scores = svd.global_mean + np.where(known, svd.bi[safe], 0.0)
-        if vector is not None:
-            scores = scores + vector[0] + np.where(known, svd.qi[safe] @ vector[1], 0.0)
-        return np.clip(scores, 0.5, 5.0)
+        if vector is None:
+            return np.clip(self._svd_base, 0.5, 5.0)
+        user = np.asarray(vector[1], dtype=np.float32)
+        return np.clip(self._svd_base + vector[0] + self._svd_factors @ user, 0.5, 5.0)
 
     def _item_scores(self, rated_items: np.ndarray) -> np.ndarray:
         if len(rated_items) == 0:
