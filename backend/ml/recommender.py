@@ -247,20 +247,27 @@ class MovieRecommender:
         if content is None or pos < 0 or not content.has_text[pos]:
             return []
         s = self.runtime.settings
-        scores = s.text_weight * cosine_scores(content.text, content.text[pos])
-        if content.image is not None and content.has_image[pos]:
-            scores = scores + s.image_weight * cosine_scores(content.image, content.image[pos])
-        scores = np.where(content.has_text, scores, -np.inf)
-        picks = top_n(scores, n, np.array([pos]))
+        ann = self.runtime.neighbour_index(content) if content.image is None else None
+        if ann is not None:
+            rows, sims = ann.search(content.text[pos], n + 1)
+            keep = rows != pos
+            picks, picked_scores = rows[keep][:n], s.text_weight * sims[keep][:n]
+        else:
+            scores = s.text_weight * cosine_scores(content.text, content.text[pos])
+            if content.image is not None and content.has_image[pos]:
+                scores = scores + s.image_weight * cosine_scores(content.image, content.image[pos])
+            scores = np.where(content.has_text, scores, -np.inf)
+            picks = top_n(scores, n, np.array([pos]))
+            picked_scores = scores[picks]
         ids = catalogue.item_ids[picks].tolist()
         by_id = {m.id: m for m in ml_data.movies_by_ids(self.db, ids)}
         source = by_id.get(movie_id) or self.db.get(Movie, movie_id)
         title = source.title if source else "this movie"
         return [
             Recommendation(
-                by_id[i], float(scores[p]), f"Similar in story and genre to {title}", "content"
+                by_id[i], float(score), f"Similar in story and genre to {title}", "content"
             )
-            for i, p in zip(ids, picks, strict=True)
+            for i, score in zip(ids, picked_scores, strict=True)
             if i in by_id
         ]
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.ml import data as ml_data
+from backend.ml.ann import ExactIndex, VectorIndex, make_index
 from backend.ml.device import resolve_device
 from backend.ml.image_encoder import ImageEncoder, ImageWeightsUnavailable
 from backend.ml.index_store import BuildStats, EmbeddingIndex, IndexStore, build_index
@@ -73,6 +74,7 @@ class RecommenderRuntime:
         self._last_check = 0.0
         self._catalogue_checked = 0.0
         self._prior_cache: tuple[str, float, np.ndarray] | None = None
+        self._ann_cache: tuple[str, VectorIndex | None] | None = None
         self._text_encoder: TextEncoder | None = None
         self._image_encoder: ImageEncoder | None = None
         self._image_checked = False
@@ -172,6 +174,36 @@ class RecommenderRuntime:
             with self._lock:
                 self._context_cache = {key: ctx}
         return ctx
+
+    def neighbour_index(self, content: ContentMatrices) -> VectorIndex | None:
+        """An ANN index over the text vectors for large catalogues (ANN_BACKEND, ANN_MIN_ITEMS).
+
+        None means "scan exactly": below the threshold one matrix product is faster than any
+        index. Ids in the index are catalogue row positions.
+        """
+        if content.text is None:
+            return None
+        cached = self._ann_cache
+        if cached is not None and cached[0] == content.version:
+            return cached[1]
+        rows = np.flatnonzero(content.has_text)
+        index = make_index(self.settings.ann_backend, len(rows), self.settings.ann_min_items)
+        if isinstance(index, ExactIndex):
+            built = None
+        else:
+            started = time.perf_counter()
+            vectors = np.ascontiguousarray(content.text[rows])
+            index.build(vectors, rows)
+            recall = index.tune(matrix=vectors)
+            log.info(
+                "ANN index over %d text vectors built in %.1f s (recall@10 %.3f)",
+                len(rows),
+                time.perf_counter() - started,
+                recall,
+            )
+            built = index
+        self._ann_cache = (content.version, built)
+        return built
 
     def popularity_prior(self, db: Session, catalogue: Catalogue) -> np.ndarray:
         """Bayesian average rating of every catalogue movie over the ratings table.
