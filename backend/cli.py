@@ -14,6 +14,12 @@ from pathlib import Path
 from backend.config import get_settings
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of an error (SQLAlchemy appends help links on further lines)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def migrate(_: argparse.Namespace | None = None) -> None:
     from alembic.config import Config
 
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     return 0
 

@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.data_dir is None:
             parser.error("--data-dir is required unless --synthetic is given")
-        dataset = E.load_movielens(args.data_dir, args.dataset)
+        try:
+            dataset = E.load_movielens(args.data_dir, args.dataset)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"error: cannot load {args.dataset} from {args.data_dir}: {exc}", file=sys.stderr)
+            return 2
         emb, model = E.text_embeddings(dataset, args.cache_dir)
     print(f"{dataset.name}: {dataset.info}; text embeddings {emb.shape} ({model}) "
           f"in {time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip

@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except Exception as exc:  # noqa: BLE001 - one clear line, non-zero exit
-        print(f"error: {exc}", file=sys.stderr)
+        from backend.cli import one_line
+
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
 
 

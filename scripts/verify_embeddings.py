@@ -19,9 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def verify(db, runtime) -> list[str]:  # noqa: ANN001
+    from sqlalchemy import text
+
     from backend.ml import data as ml_data
     from backend.ml.index_store import content_hash
 
+    db.execute(text("SELECT 1"))  # an unreachable database is named as such, not as a mismatch
     problems: list[str] = []
     index = runtime.index_store.load()
     if index is None:
@@ -79,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         with SessionLocal() as db:
             problems = verify(db, get_runtime())
     except Exception as exc:  # noqa: BLE001 - one line, non-zero exit
-        print(f"error: {exc}", file=sys.stderr)
+        from backend.cli import one_line
+
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps({"ok": not problems, "problems": problems}))

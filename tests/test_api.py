@@ -177,3 +177,19 @@ def test_health_ready_metrics(client):
 def test_unknown_route_is_json_404(client):
     r = client.get("/nope")
     assert r.status_code == 404 and r.json()["detail"]
+
+
+def test_out_of_range_ids_and_nul_bytes_are_422_not_500(client):
+    headers = register_and_login(client, "olga")
+    huge = "99999999999999999999"
+    for method, path in (("GET", f"/movies/{huge}"), ("GET", f"/movies/{huge}/similar"),
+                         ("GET", f"/movies/{huge}/poster"), ("DELETE", f"/movies/{huge}/rating"),
+                         ("GET", f"/movies/recommendations?user_id={huge}"),
+                         ("GET", f"/users/me/ratings?skip={huge}"), ("GET", "/movies?q=%00"),
+                         ("GET", "/movies/0")):
+        r = client.request(method, path, headers=headers)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+    r = client.put(f"/movies/{huge}/rating", json={"rating": 4}, headers=headers)
+    assert r.status_code == 422
+    r = client.post("/auth/login", data={"username": "olga\x00", "password": "x" * 10})
+    assert r.status_code == 422

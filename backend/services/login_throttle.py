@@ -6,6 +6,9 @@ import threading
 import time
 from collections import defaultdict, deque
 
+# Guessing many different usernames must not grow the table without bound.
+MAX_TRACKED_KEYS = 10_000
+
 
 class LoginThrottle:
     def __init__(self, max_failures: int, window_seconds: float, lockout_seconds: float) -> None:
@@ -27,6 +30,8 @@ class LoginThrottle:
     def record_failure(self, *keys: str) -> None:
         now = time.monotonic()
         with self._lock:
+            if len(self._failures) > MAX_TRACKED_KEYS:
+                self._forget_older_than(now - self.window)
             for key in keys:
                 attempts = self._failures[key]
                 attempts.append(now)
@@ -35,6 +40,12 @@ class LoginThrottle:
                 if len(attempts) >= self.max_failures:
                     self._locked_until[key] = now + self.lockout
                     attempts.clear()
+
+    def _forget_older_than(self, cutoff: float) -> None:
+        for key in [k for k, v in self._failures.items() if not v or v[-1] < cutoff]:
+            del self._failures[key]
+        for key in [k for k, until in self._locked_until.items() if until < cutoff]:
+            del self._locked_until[key]
 
     def record_success(self, *keys: str) -> None:
         with self._lock:

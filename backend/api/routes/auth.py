@@ -30,6 +30,11 @@ def login(
     db: SessionDep,
     settings: SettingsDep,
 ) -> Token:
+    if "\x00" in form.username or "\x00" in form.password:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="username and password must not contain NUL characters",
+        )
     throttle = request.app.state.login_throttle
     client = request.client.host if request.client else "unknown"
     keys = (f"user:{form.username.lower()}", f"client:{client}")

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from backend.api.deps import CurrentUser, RuntimeDep, SessionDep, SettingsDep
@@ -22,6 +23,10 @@ from backend.services.movies import MovieSort
 
 router = APIRouter(prefix="/movies", tags=["movies"])
 
+MAX_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
+MovieId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="movie id")]
+NoNul = r"^[^\x00]*$"
+
 PLACEHOLDER = Path(__file__).resolve().parent.parent.parent / "assets" / "placeholder.svg"
 
 
@@ -31,8 +36,10 @@ def list_movies(
     _: CurrentUser,
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    q: Annotated[str | None, Query(max_length=200, description="title search")] = None,
-    genre: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=NoNul, description="title search")
+    ] = None,
+    genre: Annotated[str | None, Query(max_length=64, pattern=NoNul)] = None,
     sort: MovieSort = "popularity",
 ) -> MoviePage:
     items, total = movie_service.list_movies(
@@ -51,7 +58,9 @@ def recommendations(
     db: SessionDep,
     user: CurrentUser,
     runtime: RuntimeDep,
-    user_id: Annotated[int | None, Query(ge=1, description="defaults to the caller")] = None,
+    user_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="defaults to the caller")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     use_embeddings: bool = True,
 ) -> list[RecommendedMovie]:
@@ -60,7 +69,7 @@ def recommendations(
 
 
 @router.get("/{movie_id}", response_model=MovieDetail)
-def get_movie(movie_id: int, db: SessionDep, user: CurrentUser) -> MovieDetail:
+def get_movie(movie_id: MovieId, db: SessionDep, user: CurrentUser) -> MovieDetail:
     movie = movie_service.get_movie(db, movie_id)
     return MovieDetail(
         **movie_out(movie), my_rating=movie_service.user_rating_for(db, user.id, movie_id)
@@ -69,7 +78,7 @@ def get_movie(movie_id: int, db: SessionDep, user: CurrentUser) -> MovieDetail:
 
 @router.get("/{movie_id}/similar", response_model=list[RecommendedMovie])
 def similar(
-    movie_id: int,
+    movie_id: MovieId,
     db: SessionDep,
     _: CurrentUser,
     runtime: RuntimeDep,
@@ -80,7 +89,7 @@ def similar(
 
 
 @router.get("/{movie_id}/poster", include_in_schema=True)
-def poster(movie_id: int, db: SessionDep, settings: SettingsDep) -> Response:
+def poster(movie_id: MovieId, db: SessionDep, settings: SettingsDep) -> Response:
     """The cached poster image, or a neutral placeholder; public so <img> tags work."""
     path = movie_service.poster_file(db, movie_id, settings.posters_dir)
     headers = {"Cache-Control": "public, max-age=86400"}
@@ -94,12 +103,12 @@ def poster(movie_id: int, db: SessionDep, settings: SettingsDep) -> Response:
 
 
 @router.put("/{movie_id}/rating", response_model=RatingOut)
-def rate(movie_id: int, payload: RatingIn, db: SessionDep, user: CurrentUser) -> RatingOut:
+def rate(movie_id: MovieId, payload: RatingIn, db: SessionDep, user: CurrentUser) -> RatingOut:
     rating = rating_service.upsert_rating(db, user.id, movie_id, payload.rating)
     return RatingOut(movie_id=rating.movie_id, rating=rating.rating, timestamp=rating.timestamp)
 
 
 @router.delete("/{movie_id}/rating", status_code=status.HTTP_204_NO_CONTENT)
-def unrate(movie_id: int, db: SessionDep, user: CurrentUser) -> Response:
+def unrate(movie_id: MovieId, db: SessionDep, user: CurrentUser) -> Response:
     rating_service.delete_rating(db, user.id, movie_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

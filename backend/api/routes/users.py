@@ -14,7 +14,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 def my_ratings(
     db: SessionDep,
     user: CurrentUser,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[UserRatingOut]:
     rows = rating_service.list_user_ratings(db, user.id, skip=skip, limit=limit)
