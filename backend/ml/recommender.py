@@ -103,8 +103,8 @@ class MovieRecommender:
         if strength > 0 and ctx.has_text:
             pool = mmr_rerank(pool, scores[pool], ctx.content.text[pool], n, strength)
         picks = pool[:n]
-        reasons = self._reasons(ctx, signals, rated, ratings, picks)
-        return self._build(ctx, picks, scores, reasons, method, fallback)
+        reasons, movies = self._reasons(ctx, signals, rated, ratings, picks)
+        return self._build(ctx, picks, scores, reasons, method, fallback, movies)
 
     def _content(self, ctx: ScoringContext, rated, ratings, n: int) -> list[Recommendation]:
         if not ctx.has_text:
@@ -118,8 +118,8 @@ class MovieRecommender:
         if "content_image" in signals.signals:
             scores = scores + s.image_weight * signals.signals["content_image"]
         picks = top_n(scores, n, signals.rated_positions)
-        reasons = self._reasons(ctx, signals, rated, ratings, picks)
-        return self._build(ctx, picks, scores, reasons, "content")
+        reasons, movies = self._reasons(ctx, signals, rated, ratings, picks)
+        return self._build(ctx, picks, scores, reasons, "content", movies=movies)
 
     def _popularity(
         self, rated: np.ndarray, n: int, *, fallback: bool, method: str, varied: bool = False
@@ -174,7 +174,8 @@ class MovieRecommender:
         rated: np.ndarray,
         ratings: np.ndarray,
         picks: np.ndarray,
-    ) -> list[str]:
+    ) -> tuple[list[str], dict[int, Movie]]:
+        """A reason per pick, and the picked and named movies, loaded in one query."""
         rated_pos = signals.rated_positions
         weights = profile_weights(ratings) if len(ratings) else np.zeros(0)
         best_idx = np.full(len(picks), -1)
@@ -187,8 +188,10 @@ class MovieRecommender:
                 best_idx = np.flatnonzero(ok)[idx]
         elif len(rated):
             best_idx = self._item_item_explainer(ctx, rated, weights, picks)
-        named = sorted({int(rated[j]) for j in best_idx if j >= 0})
-        titles = ml_data.titles_by_ids(self.db, named)
+        named = {int(rated[j]) for j in best_idx if j >= 0}
+        wanted = ctx.catalogue.item_ids[picks].tolist()
+        movies = {m.id: m for m in ml_data.movies_by_ids(self.db, wanted + sorted(named))}
+        titles = {movie_id: movies[movie_id].title for movie_id in named if movie_id in movies}
         reasons = []
         for k, p in enumerate(picks):
             if ctx.is_cold[p]:
@@ -199,7 +202,7 @@ class MovieRecommender:
                 reasons.append(f"Because you rated {titles.get(int(rated[j]), 'a movie')} {stars}")
             else:
                 reasons.append("Popular among viewers with similar taste")
-        return reasons
+        return reasons, movies
 
     @staticmethod
     def _item_item_explainer(
@@ -229,9 +232,12 @@ class MovieRecommender:
         reasons: list[str],
         method: str,
         fallback: bool = False,
+        movies: dict[int, Movie] | None = None,
     ) -> list[Recommendation]:
         ids = ctx.catalogue.item_ids[picks].tolist()
-        by_id = {m.id: m for m in ml_data.movies_by_ids(self.db, ids)}
+        by_id = (
+            movies if movies is not None else {m.id: m for m in ml_data.movies_by_ids(self.db, ids)}
+        )
         return [
             Recommendation(by_id[i], float(scores[p]), reason, method, fallback)
             for i, p, reason in zip(ids, picks, reasons, strict=True)

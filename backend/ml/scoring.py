@@ -135,12 +135,9 @@ class ScoringContext:
             watch_profile = self._profile(
                 self.content.text, self.content.has_text, rated_pos, np.ones(len(rated_pos))
             )
-            if text_profile is None or watch_profile is None:
-                signals["content_text"] = cosine_scores(self.content.text, text_profile)
-                signals["content_watch"] = cosine_scores(self.content.text, watch_profile)
-            else:  # both profiles in one pass over the matrix
-                both = self.content.text @ np.stack([text_profile, watch_profile], axis=1)
-                signals["content_text"], signals["content_watch"] = both[:, 0], both[:, 1]
+            # Two matrix-vector products: on one BLAS thread they beat one (n x 2) product.
+            signals["content_text"] = cosine_scores(self.content.text, text_profile)
+            signals["content_watch"] = cosine_scores(self.content.text, watch_profile)
             has_profile = text_profile is not None
             if self.has_real_image:
                 image_profile = self._profile(
