@@ -78,7 +78,6 @@ class Settings(BaseSettings):
     train_on_startup: bool = True
     model_reload_check_seconds: float = 2.0
     diversity_lambda: float = 0.0
-    recommendation_max_limit: int = 100
     # BLAS threads in the API process: requests already run in parallel, and 2-thread BLAS calls
     # from many request threads oversubscribe the cores (0 keeps the library default).
     serving_blas_threads: int = 1

@@ -32,7 +32,6 @@ import pstats
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from benchlib import commands, free_port, load_avg, log, write_section  # noqa: E402
 
 DOC = ROOT / "docs" / "performance.md"
 PLOT_DIR = ROOT / "docs" / "performance"
@@ -92,17 +94,6 @@ def blas_limit(threads: int | None):  # noqa: ANN201
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(threads)
-
-
-def load_avg() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def machine_info() -> dict:
@@ -325,7 +316,6 @@ PROFILE_ROWS = (
         "_reasons",
     ),
     ("  - most_similar_rated", "backend/ml/content.py", "most_similar_rated", None),
-    ("  - rated titles: data.titles_by_ids", "backend/ml/data.py", "titles_by_ids", None),
     (
         "result rows (recommender._build -> movies_by_ids)",
         "backend/ml/recommender.py",
@@ -433,12 +423,6 @@ def section_inprocess(db, runtime, n_users: int, passes: int, profile_users: int
 
 
 # ------------------------------------------------------------------------------ section: http
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_ready(base: str, proc: subprocess.Popen, timeout: float = 180.0) -> float:
     import httpx
 
@@ -580,7 +564,7 @@ def section_http(
             if mode != "default":
                 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                     run_env[var] = "1"
-            port = _free_port()
+            port = free_port()
             base = f"http://127.0.0.1:{port}"
             proc = subprocess.Popen(
                 [
@@ -1139,17 +1123,6 @@ def render_history(results: dict, section: str) -> list[str]:
     return out
 
 
-def commands(meta: dict, script: str) -> list[str]:
-    """One command line per distinct run that produced a section of the cached results."""
-    runs = meta.get("runs") or {"all": {"argv": meta.get("argv", ""), "date": meta.get("date")}}
-    seen: dict[str, list[str]] = {}
-    for section, run in runs.items():
-        seen.setdefault(f"python scripts/{script} {run.get('argv', '')}".rstrip(), []).append(
-            f"{section} {run.get('date', '')}"
-        )
-    return [f"{cmd}   # {', '.join(parts)}" for cmd, parts in seen.items()]
-
-
 def render(results: dict) -> str:
     meta = results.get("meta", {})
     m = meta.get("machine", {})
@@ -1419,29 +1392,6 @@ def render(results: dict) -> str:
             ]
         out.append("")
     return "\n".join(out)
-
-
-def write_section(doc: Path, marker: str, body: str) -> None:
-    """Replace (or append) the block between <!-- marker:start --> and <!-- marker:end -->."""
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    text = (
-        doc.read_text()
-        if doc.exists()
-        else (
-            "# Performance\n\nFigures measured by `scripts/benchmark.py` (serving) and "
-            "`scripts/benchmark_embeddings.py` (index builds and start-up). Each script rewrites "
-            "only its own section below.\n"
-        )
-    )
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text)
 
 
 # -------------------------------------------------------------------------------------- main

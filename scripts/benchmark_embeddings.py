@@ -27,7 +27,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from benchlib import commands, free_port, load_avg, log, write_section  # noqa: E402
 
 DOC = ROOT / "docs" / "performance.md"
 CACHE = Path(tempfile.gettempdir()) / "movierec-benchmark-embeddings.json"
@@ -47,17 +49,6 @@ MARKER = "benchmark_embeddings.py"
 SECTIONS = ("text", "posters", "rebuild", "startup")
 DEFAULT_POSTERS = ROOT.parent / "shared/data/posters/ml-latest-small_tmdb_w185/images"
 TARGETS = {"text_ratio": 0.90, "rebuild_s": 2.0, "startup_s": 5.0}
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def load_avg() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
 
 
 def machine_info() -> dict:
@@ -297,12 +288,6 @@ def section_rebuild(settings, reps: int) -> dict:  # noqa: ANN001
 
 
 # --------------------------------------------------------------------------------- startup
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def section_startup(settings, reps: int) -> dict:  # noqa: ANN001
     import httpx
 
@@ -330,7 +315,7 @@ def section_startup(settings, reps: int) -> dict:  # noqa: ANN001
         )
         import_s = time.perf_counter() - t
         for rep in range(reps):
-            port = _free_port()
+            port = free_port()
             base = f"http://127.0.0.1:{port}"
             started = time.perf_counter()
             proc = subprocess.Popen(
@@ -397,17 +382,6 @@ def section_startup(settings, reps: int) -> dict:  # noqa: ANN001
 # ------------------------------------------------------------------------------- rendering
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**MET**" if ok else "**MISSED**")
-
-
-def commands(meta: dict, script: str) -> list[str]:
-    """One command line per distinct run that produced a section of the cached results."""
-    runs = meta.get("runs") or {"all": {"argv": meta.get("argv", ""), "date": meta.get("date")}}
-    seen: dict[str, list[str]] = {}
-    for section, run in runs.items():
-        seen.setdefault(f"python scripts/{script} {run.get('argv', '')}".rstrip(), []).append(
-            f"{section} {run.get('date', '')}"
-        )
-    return [f"{cmd}   # {', '.join(parts)}" for cmd, parts in seen.items()]
 
 
 def render(results: dict) -> str:
@@ -559,29 +533,6 @@ def render(results: dict) -> str:
         out += [f"| {i + 1} | {x['health_s']} | {x['ready_s']} |" for i, x in enumerate(s["runs"])]
         out.append("")
     return "\n".join(out)
-
-
-def write_section(doc: Path, marker: str, body: str) -> None:
-    """Replace (or append) the block between <!-- marker:start --> and <!-- marker:end -->."""
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    text = (
-        doc.read_text()
-        if doc.exists()
-        else (
-            "# Performance\n\nFigures measured by `scripts/benchmark.py` (serving) and "
-            "`scripts/benchmark_embeddings.py` (index builds and start-up). Each script rewrites "
-            "only its own section below.\n"
-        )
-    )
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:

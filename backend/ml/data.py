@@ -76,12 +76,6 @@ def movie_contents(db: Session, max_movies: int | None = None) -> list[MovieCont
     return items
 
 
-def titles_by_ids(db: Session, movie_ids: list[int]) -> dict[int, str]:
-    if not movie_ids:
-        return {}
-    return dict(db.execute(select(Movie.id, Movie.title).where(Movie.id.in_(movie_ids))).all())
-
-
 def movies_by_ids(db: Session, movie_ids: list[int]) -> list[Movie]:
     """Movies in the order of `movie_ids` (ids that no longer exist are skipped)."""
     if not movie_ids:

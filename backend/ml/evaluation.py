@@ -32,6 +32,7 @@ import numpy as np
 
 from backend.ml import metrics as M
 from backend.ml.interactions import Interactions
+from backend.ml.movielens import split_title
 from backend.ml.scoring import Catalogue, ContentMatrices, ScoringContext, top_n
 from backend.ml.svd import RATING_SCALE, SVDModel
 from backend.ml.text_encoder import TextEncoder
@@ -47,8 +48,6 @@ ML100K_GENRES = [
     "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
     "Thriller", "War", "Western",
 ]  # fmt: skip
-_YEAR_RE = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
-_ARTICLE_RE = re.compile(r"^(.*), (The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)$")
 
 ANCHORS = {
     "ml-100k": {
@@ -77,21 +76,6 @@ class EvalDataset:
     texts: list[str]
     vote_counts: np.ndarray
     info: dict = field(default_factory=dict)
-
-
-def split_title(raw: str) -> tuple[str, int | None]:
-    """'American President, The (1995)' -> ('The American President', 1995), as the importer."""
-    raw = raw.strip()
-    year = None
-    match = _YEAR_RE.search(raw)
-    if match:
-        year = int(match.group(1))
-        raw = raw[: match.start()].strip()
-    article = _ARTICLE_RE.match(raw)
-    if article:
-        sep = "" if article.group(2).endswith("'") else " "
-        raw = f"{article.group(2)}{sep}{article.group(1)}"
-    return raw, year
 
 
 def _float(value: str | None) -> float:
@@ -558,15 +542,6 @@ def content_matrices(text_emb: np.ndarray | None, version: str = "") -> ContentM
     )
 
 
-def _group(data: Interactions) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    order = np.argsort(data.user_ids, kind="stable")
-    users, starts, counts = np.unique(data.user_ids[order], return_index=True, return_counts=True)
-    return {
-        int(u): (data.item_ids[order[s : s + c]], data.ratings[order[s : s + c]])
-        for u, s, c in zip(users, starts, counts, strict=True)
-    }
-
-
 def pairs_overlap(a: Interactions, b: Interactions) -> int:
     """How many (user, item) pairs of `b` also occur in `a` (0 for a leak-free split)."""
     base = int(max(a.item_ids.max(initial=0), b.item_ids.max(initial=0))) + 1
@@ -650,7 +625,7 @@ def evaluate_topn(
     content = content_matrices(text_emb, "eval")
     bundle = train_bundle(train, catalogue, content, params)
     ctx = ScoringContext(bundle, catalogue, content)
-    train_by_user, test_by_user = _group(train), _group(test)
+    train_by_user, test_by_user = train.by_user(), test.by_user()
     users = np.array(sorted(set(test_by_user) & set(train_by_user)))
     rng = np.random.default_rng(seed + 3)
     if max_users and len(users) > max_users:
@@ -699,7 +674,7 @@ def evaluate_cold_items(
     bundle = train_bundle(train, catalogue, content, params)
     ctx = ScoringContext(bundle, catalogue, content)
     candidates = catalogue.positions(cold)
-    train_by_user, test_by_user = _group(train), _group(test)
+    train_by_user, test_by_user = train.by_user(), test.by_user()
     users = np.array(sorted(set(test_by_user) & set(train_by_user)))
     if max_users and len(users) > max_users:
         users = np.sort(rng.choice(users, size=max_users, replace=False))

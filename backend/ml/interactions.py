@@ -33,6 +33,17 @@ class Interactions:
             self.user_ids[mask_or_index], self.item_ids[mask_or_index], self.ratings[mask_or_index]
         )
 
+    def by_user(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Each user's (item ids, ratings), grouped in one sort."""
+        order = np.argsort(self.user_ids, kind="stable")
+        users, starts, counts = np.unique(
+            self.user_ids[order], return_index=True, return_counts=True
+        )
+        return {
+            int(u): (self.item_ids[order[s : s + c]], self.ratings[order[s : s + c]])
+            for u, s, c in zip(users, starts, counts, strict=True)
+        }
+
     @property
     def n_users(self) -> int:
         return int(np.unique(self.user_ids).size)

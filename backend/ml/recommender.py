@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from backend.ml import data as ml_data
 from backend.ml.blender import mmr_rerank
-from backend.ml.content import cosine_scores, most_similar_rated, profile_weights, user_profile
+from backend.ml.content import cosine_scores, most_similar_rated, profile_weights
 from backend.ml.runtime import RecommenderRuntime, get_runtime
 from backend.ml.scoring import ScoringContext, UserSignals, top_n
 from backend.models import Movie
@@ -73,7 +73,7 @@ class MovieRecommender:
         scores = signals.signals["svd"].copy()
         unseen = ctx.svd_pos < 0
         if unseen.any():
-            prior = self._prior(ctx)
+            prior = self._prior_from_db(ctx.catalogue.item_ids)
             scores[unseen] = prior[unseen]
         picks = top_n(scores, n, signals.rated_positions)
         reasons = [
@@ -126,7 +126,7 @@ class MovieRecommender:
     ) -> list[Recommendation]:
         """Bayesian-average prior over the ratings table: trusts movies with many votes."""
         catalogue = self.runtime.catalogue(self.db)
-        ctx = self.runtime.context(self.db) if method != "popularity" or varied else None
+        ctx = self.runtime.context(self.db) if varied else None
         scores = self._prior_from_db(catalogue.item_ids)
         exclude = catalogue.positions(rated)
         pool_size = n * 5 if varied else n
@@ -154,9 +154,6 @@ class MovieRecommender:
         return out
 
     # ------------------------------------------------------------ helpers
-    def _prior(self, ctx: ScoringContext) -> np.ndarray:
-        return self._prior_from_db(ctx.catalogue.item_ids)
-
     def _prior_from_db(self, item_ids: np.ndarray) -> np.ndarray:
         catalogue = self.runtime.catalogue(self.db)
         prior = self.runtime.popularity_prior(self.db, catalogue)
@@ -276,10 +273,3 @@ class MovieRecommender:
             for i, score in zip(ids, picked_scores, strict=True)
             if i in by_id
         ]
-
-
-def content_profile_scores(
-    matrix: np.ndarray, rated_vectors: np.ndarray, ratings: np.ndarray
-) -> np.ndarray:
-    """Cosine of every movie with the user's rating-weighted taste profile (used by evaluation)."""
-    return cosine_scores(matrix, user_profile(rated_vectors, profile_weights(ratings)))

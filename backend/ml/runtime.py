@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -56,7 +56,6 @@ class RuntimeEvents:
     last_training_seconds: float | None = None
     last_error: str | None = None
     image_status: str = "not loaded"
-    extra: dict = field(default_factory=dict)
 
 
 class RecommenderRuntime:

@@ -147,7 +147,7 @@ class ScoringContext:
         return UserSignals(signals, rated_pos, has_profile, source)
 
     def blend(self, user: UserSignals, weights: BlendWeights) -> np.ndarray:
-        available = {k: v for k, v in user.signals.items()}
+        available = dict(user.signals)
         for name in weights.names:
             base = name[5:] if name.startswith("cold_") else name
             if base != "cold" and base not in available:

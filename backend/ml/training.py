@@ -131,7 +131,7 @@ def _validation_setup(
     train, val = data.subset(train_mask), data.subset(val_mask)
     if len(train) == 0 or len(val) == 0:
         raise ValueError("not enough ratings to learn blend weights")
-    train_by_user, val_by_user = _group(train), _group(val)
+    train_by_user, val_by_user = train.by_user(), val.by_user()
     users = np.array(sorted(set(val_by_user) & set(train_by_user)))
     if len(users) > params.blend_users:
         users = np.sort(rng.choice(users, size=params.blend_users, replace=False))
@@ -385,15 +385,6 @@ def train_bundle(
     }
     svd.meta.update({"version": meta["version"], "holdout_rmse": holdout_rmse})
     return ModelBundle(svd, item_model, pop_ids, pop_counts, with_content, without_content, meta)
-
-
-def _group(data: Interactions) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    order = np.argsort(data.user_ids, kind="stable")
-    users, starts, counts = np.unique(data.user_ids[order], return_index=True, return_counts=True)
-    return {
-        int(u): (data.item_ids[order[s : s + c]], data.ratings[order[s : s + c]])
-        for u, s, c in zip(users, starts, counts, strict=True)
-    }
 
 
 def save_bundle(bundle: ModelBundle, directory: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 import shutil
 import time
 from collections import defaultdict
@@ -19,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from backend.ml.movielens import split_title
 from backend.models import Movie, Rating, User
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,6 @@ ML100K_GENRES = [
     "War",
     "Western",
 ]
-_YEAR_RE = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
-_ARTICLE_RE = re.compile(r"^(.*), (The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)$")
 
 
 class ImportFormatError(ValueError):
@@ -80,21 +78,6 @@ class _ParsedMovie:
     tmdb_id: int | None = None
     release_date: date | None = None
     tags: list[str] = field(default_factory=list)
-
-
-def split_title(raw: str) -> tuple[str, int | None]:
-    """'American President, The (1995)' -> ('The American President', 1995)."""
-    raw = raw.strip()
-    year = None
-    match = _YEAR_RE.search(raw)
-    if match:
-        year = int(match.group(1))
-        raw = raw[: match.start()].strip()
-    article = _ARTICLE_RE.match(raw)
-    if article:
-        sep = "" if article.group(2).endswith("'") else " "
-        raw = f"{article.group(2)}{sep}{article.group(1)}"
-    return raw, year
 
 
 def _fail(path: Path, line: int, why: str) -> ImportFormatError:

@@ -62,14 +62,6 @@ def get_movie(db: Session, movie_id: int) -> Movie:
     return movie
 
 
-def get_movies_by_ids(db: Session, movie_ids: list[int]) -> list[Movie]:
-    """Movies in the order of `movie_ids` (missing ids are skipped)."""
-    if not movie_ids:
-        return []
-    found = {m.id: m for m in db.scalars(select(Movie).where(Movie.id.in_(movie_ids)))}
-    return [found[i] for i in movie_ids if i in found]
-
-
 def user_rating_for(db: Session, user_id: int, movie_id: int) -> float | None:
     return db.scalar(
         select(Rating.rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from backend.api.deps import CurrentUser, SessionDep, SettingsDep
+from backend.observability import LOGIN_FAILURES
 from backend.schemas.auth import Token, UserCreate, UserOut
 from backend.security import create_access_token
 from backend.services import users as user_service
@@ -48,6 +49,7 @@ def login(
     user = user_service.authenticate(db, form.username, form.password)
     if user is None:
         throttle.record_failure(*keys)
+        LOGIN_FAILURES.inc()
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="Incorrect username or password",
