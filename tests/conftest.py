@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import secrets
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,6 +189,13 @@ def client(loaded):
     app = create_app(get_settings(), runtime=loaded)
     with TestClient(app) as test_client:
         yield test_client
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface, for servers the tests start."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def register_and_login(

@@ -4,7 +4,6 @@ two uvicorn workers sharing one database and DATA_DIR."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from backend.jobs.locks import JobBusy, job_lock
 from backend.jobs.tasks import rebuild_index_job
 from backend.ml.recommender import MovieRecommender
 from backend.ml.runtime import RecommenderRuntime
-from tests.conftest import write_catalogue
+from tests.conftest import free_port, write_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,12 +103,6 @@ def test_parallel_cli_builds_are_serialised(loaded, tmp_path):
     assert len(versions) == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_workers_share_one_build_and_pick_up_new_versions(tmp_path):
     catalogue = write_catalogue(tmp_path / "cat", n_movies=40, n_users=25, seed=3)
     env = {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL",)}
@@ -131,7 +124,7 @@ def test_two_workers_share_one_build_and_pick_up_new_versions(tmp_path):
         ["create-admin", "ops", "--email", "ops@example.com", "--password", "ops-password-1"],
     ):
         subprocess.run(run + args, env=env, cwd=ROOT, check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
         server = subprocess.Popen(
