@@ -32,7 +32,7 @@ test: $(BIN)/python
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== the same suite against $$TEST_DATABASE_URL"; \
-		$(BIN)/python -m pytest --ignore=tests/test_browser.py; \
+		$(BIN)/python -m pytest --ignore=tests/e2e; \
 	fi
 
 lint:

@@ -17,14 +17,16 @@ def test_scheduler_jobs_never_overlap_and_coalesce(settings):
     for job in jobs.values():
         assert job.max_instances == 1 and job.coalesce is True
     assert jobs["rebuild_index"].trigger.interval.total_seconds() == (
-        settings.embedding_rebuild_hours * 3600)
+        settings.embedding_rebuild_hours * 3600
+    )
     scheduler.shutdown(wait=True)
 
 
 def test_bayesian_average_trusts_vote_counts():
     # One 5-star vote must not beat a hundred 4.5-star votes.
-    scores = bayesian_average(np.array([5.0, 450.0, 0.0]), np.array([1, 100, 0]),
-                              prior_mean=3.5, strength=10)
+    scores = bayesian_average(
+        np.array([5.0, 450.0, 0.0]), np.array([1, 100, 0]), prior_mean=3.5, strength=10
+    )
     assert scores[1] > scores[0] > scores[2] == 3.5
 
 

@@ -18,9 +18,9 @@ from backend.jobs.locks import JobBusy, job_lock
 from backend.jobs.tasks import rebuild_index_job
 from backend.ml.recommender import MovieRecommender
 from backend.ml.runtime import RecommenderRuntime
-from tests.conftest import free_port, write_catalogue
+from tests.helpers import free_port, write_catalogue
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_job_lock_is_exclusive(tmp_path):

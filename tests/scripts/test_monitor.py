@@ -13,7 +13,7 @@ import pytest
 
 from backend.database import SessionLocal
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "monitor_embeddings.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "monitor_embeddings.py"
 
 
 def _load_monitor():

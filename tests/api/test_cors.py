@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
-from tests.conftest import register_and_login
+from tests.helpers import register_and_login
 
 ORIGIN = "http://frontend.example:3000"
 

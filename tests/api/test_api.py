@@ -11,7 +11,7 @@ from jose import jwt
 from backend.database import SessionLocal
 from backend.security import create_access_token
 from backend.services.users import set_admin
-from tests.conftest import register_and_login
+from tests.helpers import register_and_login
 
 
 def test_register_login_me(client):
@@ -87,7 +87,7 @@ def test_missing_expired_tampered_tokens_are_401(client, settings):
     def b64(data: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
-    claims = {'sub': str(user_id), 'exp': int(time.time()) + 600}
+    claims = {"sub": str(user_id), "exp": int(time.time()) + 600}
     none_alg = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
     assert (
         client.get("/auth/me", headers={"Authorization": f"Bearer {none_alg}"}).status_code == 401
@@ -182,11 +182,16 @@ def test_unknown_route_is_json_404(client):
 def test_out_of_range_ids_and_nul_bytes_are_422_not_500(client):
     headers = register_and_login(client, "olga")
     huge = "99999999999999999999"
-    for method, path in (("GET", f"/movies/{huge}"), ("GET", f"/movies/{huge}/similar"),
-                         ("GET", f"/movies/{huge}/poster"), ("DELETE", f"/movies/{huge}/rating"),
-                         ("GET", f"/movies/recommendations?user_id={huge}"),
-                         ("GET", f"/users/me/ratings?skip={huge}"), ("GET", "/movies?q=%00"),
-                         ("GET", "/movies/0")):
+    for method, path in (
+        ("GET", f"/movies/{huge}"),
+        ("GET", f"/movies/{huge}/similar"),
+        ("GET", f"/movies/{huge}/poster"),
+        ("DELETE", f"/movies/{huge}/rating"),
+        ("GET", f"/movies/recommendations?user_id={huge}"),
+        ("GET", f"/users/me/ratings?skip={huge}"),
+        ("GET", "/movies?q=%00"),
+        ("GET", "/movies/0"),
+    ):
         r = client.request(method, path, headers=headers)
         assert r.status_code == 422, (path, r.status_code, r.text)
     r = client.put(f"/movies/{huge}/rating", json={"rating": 4}, headers=headers)

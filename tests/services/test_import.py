@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from backend.models import Movie, Rating, User
 from backend.services.importer import ML100K_GENRES, ImportFormatError, import_movielens
 from backend.services.users import authenticate
-from tests.conftest import write_catalogue
+from tests.helpers import write_catalogue
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- helpers ---------------------------------------------------------------------------------

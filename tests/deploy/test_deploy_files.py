@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_compose_file_structure():
@@ -42,10 +42,21 @@ def test_dockerfile_essentials():
 
 
 def test_scheduler_process_starts_and_stops_cleanly(tmp_path):
-    env = {**os.environ, "DATA_DIR": str(tmp_path), "TRAIN_ON_STARTUP": "false",
-           "BUILD_INDEX_ON_STARTUP": "false", "LOG_LEVEL": "INFO"}
-    proc = subprocess.Popen([sys.executable, "-m", "backend.jobs.scheduler"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path),
+        "TRAIN_ON_STARTUP": "false",
+        "BUILD_INDEX_ON_STARTUP": "false",
+        "LOG_LEVEL": "INFO",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.jobs.scheduler"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         lines = []

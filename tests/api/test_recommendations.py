@@ -14,7 +14,7 @@ from backend.ml.recommender import MovieRecommender
 from backend.ml.svd import SVDModel, SVDParams, build_trainset, rmse
 from backend.ml.training import per_user_split
 from backend.services.users import set_admin
-from tests.conftest import register_and_login
+from tests.helpers import register_and_login
 
 
 def _synthetic(seed: int = 0, users: int = 120, items: int = 80, k: int = 3):

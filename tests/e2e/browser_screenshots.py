@@ -2,7 +2,7 @@
 
 Needs a running backend and an existing account that has rated a few movies:
 
-    .venv/bin/python tests/browser_screenshots.py --base-url http://127.0.0.1:8000 \\
+    .venv/bin/python tests/e2e/browser_screenshots.py --base-url http://127.0.0.1:8000 \\
         --username alice --password 'secret-password'
 
 writes docs/screenshots/recommendations.png and docs/screenshots/movie-detail.png. The browser is
@@ -25,7 +25,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 TIMEOUT_S = 60

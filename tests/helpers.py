@@ -1,0 +1,109 @@
+"""Helpers shared by tests: a generated MovieLens-style catalogue, free ports, accounts."""
+
+from __future__ import annotations
+
+import csv
+import socket
+from pathlib import Path
+
+import numpy as np
+
+GENRES = ["Action", "Comedy", "Drama", "Sci-Fi", "Romance"]
+WORDS = {
+    "Action": "explosive chase heist fight rescue mission agent",
+    "Comedy": "hilarious misadventure wedding prank friends laugh",
+    "Drama": "family loss courage struggle redemption journey",
+    "Sci-Fi": "space alien robot future planet starship time travel",
+    "Romance": "love affair heart kiss passion longing romance",
+}
+
+
+def write_catalogue(directory: Path, n_movies: int = 60, n_users: int = 40, seed: int = 0) -> Path:
+    """An invented ml-latest-style catalogue where each user likes one or two genres."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    movies = []
+    for movie_id in range(1, n_movies + 1):
+        genre = GENRES[(movie_id - 1) % len(GENRES)]
+        title = "Toy Adventure" if movie_id == 1 else f"{genre} Story {movie_id}"
+        movies.append((movie_id, f"{title} ({1980 + movie_id % 40})", genre))
+    with (directory / "movies.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["movieId", "title", "genres"])
+        writer.writerows(movies)
+    with (directory / "links.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["movieId", "imdbId", "tmdbId"])
+        writer.writerows((m[0], f"{1000000 + m[0]:07d}", 5000 + m[0]) for m in movies)
+    rows = []
+    for user_id in range(1, n_users + 1):
+        liked = {GENRES[user_id % len(GENRES)], GENRES[(user_id * 3) % len(GENRES)]}
+        # People mostly watch what they like, as in real data; a few others for contrast.
+        liked_ids = [m[0] for m in movies if m[2] in liked]
+        other_ids = [m[0] for m in movies if m[2] not in liked]
+        chosen = np.concatenate(
+            [
+                rng.choice(
+                    liked_ids, size=min(len(liked_ids), int(rng.integers(9, 16))), replace=False
+                ),
+                rng.choice(other_ids, size=int(rng.integers(2, 6)), replace=False),
+            ]
+        )
+        for movie_id in chosen:
+            genre = movies[movie_id - 1][2]
+            base = 4.5 if genre in liked else 2.0
+            value = float(np.clip(np.round((base + rng.normal(0, 0.5)) * 2) / 2, 0.5, 5.0))
+            rows.append((user_id, int(movie_id), value, 1_500_000_000 + len(rows)))
+    with (directory / "ratings.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["userId", "movieId", "rating", "timestamp"])
+        writer.writerows(rows)
+    with (directory / "metadata.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "movieId",
+                "tmdbId",
+                "overview",
+                "poster_path",
+                "vote_average",
+                "vote_count",
+                "popularity",
+                "release_date",
+            ]
+        )
+        for movie_id, _title, genre in movies:
+            words = WORDS[genre]
+            writer.writerow(
+                [
+                    movie_id,
+                    5000 + movie_id,
+                    f"A {genre.lower()} film: {words}.",
+                    f"/p{movie_id}.jpg",
+                    round(5 + (movie_id % 5) * 0.7, 1),
+                    100 + movie_id * 7,
+                    float(movie_id % 13),
+                    "2001-05-04",
+                ]
+            )
+    return directory
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface, for servers the tests start."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def register_and_login(
+    client, username: str = "alice", password: str = "correct-horse-1", email: str | None = None
+) -> dict:
+    email = email or f"{username}@example.com"
+    response = client.post(
+        "/auth/register", json={"username": username, "email": email, "password": password}
+    )
+    assert response.status_code in (201, 409), response.text
+    token = client.post("/auth/login", data={"username": username, "password": password})
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
