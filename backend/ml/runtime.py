@@ -241,6 +241,8 @@ class RecommenderRuntime:
                 self.settings.text_model,
                 device=self.device,
                 batch_size=self.settings.text_batch_size,
+                backend=self.settings.text_backend,
+                onnx_dir=self.settings.models_dir / "onnx",
             )
         return self._text_encoder
 
