@@ -79,6 +79,7 @@ class RecommenderRuntime:
         self._image_checked = False
         self.device = "cpu"
         self.building_index = False
+        self.texts_encoded_at_build_start = 0
         self.training = False
 
     # ------------------------------------------------------------------ loading
@@ -278,6 +279,7 @@ class RecommenderRuntime:
     ) -> BuildReport:
         started = time.perf_counter()
         self.building_index = True
+        self.texts_encoded_at_build_start = self.text_encoder().texts_encoded
         try:
             items = ml_data.movie_contents(db, max_movies=max_movies)
             previous = self.index_store.load()

@@ -31,6 +31,8 @@ _NO_GENRES = {"", "(no genres listed)"}
 _HASHED_CONTENT_SUFFIXES = {".json", ".txt", ".model"}
 _HASHED_CONTENT_MAX_BYTES = 1 << 20
 _FINGERPRINT_SKIP = {"README.md", ".gitattributes"}
+# PyTorch encodes in slices of this many texts (length-sorted within each) to report progress.
+PROGRESS_STEP = 256
 
 
 class ModelUnavailableError(RuntimeError):
@@ -126,6 +128,8 @@ class TextEncoder:
         self.backend = backend
         self._onnx_dir = onnx_dir or text_onnx.default_cache_dir()
         self._onnx: text_onnx.OnnxTextRunner | None = None
+        # Texts encoded by this encoder so far, batch by batch: build progress for status pages.
+        self.texts_encoded = 0
         self._model: Any = None
         self._lock = threading.Lock()
         self._dim: int | None = None
@@ -257,19 +261,28 @@ class TextEncoder:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._onnx is not None:
-            return self._onnx.encode(list(texts), self.batch_size)
+            return self._onnx.encode(list(texts), self.batch_size, self._count)
         import torch
 
         with torch.inference_mode():
-            emb = self._model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                show_progress_bar=False,
-                convert_to_tensor=True,
-                device=self.device,
-            )
-            emb = torch.nn.functional.normalize(emb.float(), p=2, dim=1)
+            parts = []
+            for start in range(0, len(texts), PROGRESS_STEP):
+                part = list(texts[start : start + PROGRESS_STEP])
+                parts.append(
+                    self._model.encode(
+                        part,
+                        batch_size=self.batch_size,
+                        show_progress_bar=False,
+                        convert_to_tensor=True,
+                        device=self.device,
+                    )
+                )
+                self._count(len(part))
+            emb = torch.nn.functional.normalize(torch.cat(parts).float(), p=2, dim=1)
             return emb.cpu().numpy().astype(np.float32, copy=False)
+
+    def _count(self, n: int) -> None:
+        self.texts_encoded += n
 
     @staticmethod
     def movie_text(

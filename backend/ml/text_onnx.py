@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,9 @@ class OnnxTextRunner:
         self.tokenizer = sentence_model.tokenizer
         self.max_length = int(sentence_model.max_seq_length)
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def encode(
+        self, texts: list[str], batch_size: int, on_batch: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         # Longest first, so each batch pads to similar lengths (as sentence-transformers does).
         order = np.argsort([-len(text) for text in texts], kind="stable")
         out: np.ndarray | None = None
@@ -138,6 +141,8 @@ class OnnxTextRunner:
             if out is None:
                 out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
             out[rows] = pooled
+            if on_batch is not None:
+                on_batch(len(rows))
         assert out is not None
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)

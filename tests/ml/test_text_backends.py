@@ -50,3 +50,11 @@ def test_onnx_backend_without_onnxruntime_fails_clearly(monkeypatch):
     with pytest.raises(ModelUnavailableError, match="pip install onnxruntime"):
         TextEncoder(backend="onnx")
     assert TextEncoder().backend == "torch"
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_encoded_texts_are_counted_for_progress(tmp_path, backend):
+    encoder = TextEncoder(backend=backend, onnx_dir=tmp_path, batch_size=2)
+    encoder.encode(TEXTS)
+    encoder.encode(TEXTS[:1])
+    assert encoder.texts_encoded == len(TEXTS) + 1
