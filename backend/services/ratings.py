@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, contains_eager
 
-from backend.models import Rating
+from backend.models import Movie, Rating
 from backend.models.base import utcnow
 from backend.services.errors import NotFoundError
 from backend.services.movies import get_movie
@@ -38,15 +40,27 @@ def delete_rating(db: Session, user_id: int, movie_id: int) -> None:
     db.commit()
 
 
+RatingSort = Literal["date_desc", "date_asc", "rating_desc", "rating_asc", "title"]
+
+_RATING_ORDER = {
+    "date_desc": (Rating.timestamp.desc(), Rating.id.desc()),
+    "date_asc": (Rating.timestamp.asc(), Rating.id.asc()),
+    "rating_desc": (Rating.rating.desc(), Rating.timestamp.desc(), Rating.id.desc()),
+    "rating_asc": (Rating.rating.asc(), Rating.timestamp.desc(), Rating.id.desc()),
+    "title": (Movie.title.asc(), Rating.id.asc()),
+}
+
+
 def list_user_ratings(
-    db: Session, user_id: int, *, skip: int = 0, limit: int = 100
+    db: Session, user_id: int, *, skip: int = 0, limit: int = 100, sort: RatingSort = "date_desc"
 ) -> list[Rating]:
     return list(
         db.scalars(
             select(Rating)
-            .options(joinedload(Rating.movie))
+            .join(Rating.movie)
+            .options(contains_eager(Rating.movie))
             .where(Rating.user_id == user_id)
-            .order_by(Rating.timestamp.desc(), Rating.id.desc())
+            .order_by(*_RATING_ORDER[sort])
             .offset(skip)
             .limit(limit)
         )

@@ -11,12 +11,14 @@ from backend.api.deps import CurrentUser, RuntimeDep, SessionDep, SettingsDep
 from backend.api.presenters import movie_model, movie_out, recommendation_out
 from backend.schemas.movies import (
     MovieDetail,
+    MovieOut,
     MoviePage,
     RatingIn,
     RatingOut,
     RecommendedMovie,
 )
 from backend.services import movies as movie_service
+from backend.services import onboarding as onboarding_service
 from backend.services import ratings as rating_service
 from backend.services import recommendations as recommendation_service
 from backend.services.movies import MovieSort
@@ -51,6 +53,21 @@ def list_movies(
 @router.get("/genres", response_model=list[str])
 def genres(db: SessionDep, _: CurrentUser) -> list[str]:
     return movie_service.list_genres(db)
+
+
+@router.get("/onboarding", response_model=list[MovieOut])
+def onboarding(
+    db: SessionDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=60)] = 30,
+    exclude: Annotated[
+        list[int] | None,
+        Query(max_length=500, description="movie ids already shown (e.g. marked unseen)"),
+    ] = None,
+) -> list[MovieOut]:
+    """Well-known, varied movies for a new user to rate first (none they have rated)."""
+    movies = onboarding_service.onboarding_movies(db, user.id, limit, exclude or ())
+    return [movie_model(m) for m in movies]
 
 
 @router.get("/recommendations", response_model=list[RecommendedMovie])

@@ -8,13 +8,17 @@ import { clearSession, currentUser, getToken, setSession } from './session.js';
 import { viewCatalogue } from './views/catalogue.js';
 import { viewLogin } from './views/login.js';
 import { viewMovie } from './views/movie.js';
+import { viewMyRatings } from './views/my-ratings.js';
 import { viewNotFound } from './views/notfound.js';
+import { viewOnboarding } from './views/onboarding.js';
 import { viewRecommendations } from './views/recommendations.js';
 import { viewStatus } from './views/status.js';
 
 registerRoute('login', viewLogin, { public: true });
 registerRoute('movies', viewMovieOrCatalogue, { withId: true });
 registerRoute('recommendations', viewRecommendations);
+registerRoute('my-ratings', viewMyRatings);
+registerRoute('welcome', viewOnboarding, { nav: 'my-ratings' });
 registerRoute('status', viewStatus);
 registerRoute('notfound', viewNotFound, { public: true });
 

@@ -5,23 +5,24 @@ const $alert = document.getElementById('alert');
 const $notice = document.getElementById('notice');
 
 export function clearMessages() {
+  clearTimeout(noticeTimer);
   $alert.replaceChildren();
   $notice.replaceChildren();
 }
 
-// Messages sit above the page: bring them into view so a phone user sees them too.
-function reveal(node) {
-  node.scrollIntoView({ block: 'nearest' });
-}
+const NOTICE_SECONDS = 8;
+let noticeTimer = null;
 
 export function showError(text) {
+  clearTimeout(noticeTimer);
   $notice.replaceChildren();
   $alert.replaceChildren(el('p', {}, text));
-  reveal($alert);
 }
 
 export function showNotice(text) {
   $alert.replaceChildren();
   $notice.replaceChildren(el('p', {}, text));
-  reveal($notice);
+  // The bar stays in view while scrolling (sticky), so a confirmation fades after a while.
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => $notice.replaceChildren(), NOTICE_SECONDS * 1000);
 }

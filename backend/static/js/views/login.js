@@ -105,7 +105,7 @@ export function viewLogin() {
         text: `Account “${user.username}” created and signed in. Rate a few movies you know `
           + 'to get personal recommendations.',
       };
-      navigate(HOME);
+      navigate('#/welcome');
     });
   });
 
