@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import TypeAdapter
+
 from backend.ml.recommender import Recommendation
 from backend.models import Movie
 from backend.schemas.movies import MovieOut, RecommendedMovie
@@ -37,3 +39,11 @@ def recommendation_out(rec: Recommendation) -> RecommendedMovie:
         method=rec.method,
         fallback=rec.fallback,
     )
+
+
+_RECOMMENDATION_LIST = TypeAdapter(list[RecommendedMovie])
+
+
+def recommendations_json(recs: list[Recommendation]) -> bytes:
+    """The response body of a recommendations list (what the cache keeps)."""
+    return _RECOMMENDATION_LIST.dump_json([recommendation_out(r) for r in recs])

@@ -9,12 +9,21 @@ from sqlalchemy.orm import Session, contains_eager
 
 from backend.models import Movie, Rating
 from backend.models.base import utcnow
+from backend.services.cache import RecommendationCache
 from backend.services.errors import NotFoundError
 from backend.services.movies import get_movie
 
 
-def upsert_rating(db: Session, user_id: int, movie_id: int, value: float) -> Rating:
-    """Create or update the user's rating in one statement (safe under concurrent requests)."""
+def upsert_rating(
+    db: Session,
+    user_id: int,
+    movie_id: int,
+    value: float,
+    *,
+    cache: RecommendationCache | None = None,
+) -> Rating:
+    """Create or update the user's rating in one statement (safe under concurrent requests);
+    the user's cached recommendations are invalidated once it is committed."""
     get_movie(db, movie_id)
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
@@ -25,19 +34,25 @@ def upsert_rating(db: Session, user_id: int, movie_id: int, value: float) -> Rat
     )
     db.execute(stmt)
     db.commit()
+    if cache is not None:
+        cache.bump_ratings_version(user_id)
     rating = db.scalar(select(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id))
     assert rating is not None
     db.refresh(rating)
     return rating
 
 
-def delete_rating(db: Session, user_id: int, movie_id: int) -> None:
+def delete_rating(
+    db: Session, user_id: int, movie_id: int, *, cache: RecommendationCache | None = None
+) -> None:
     get_movie(db, movie_id)
     rating = db.scalar(select(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id))
     if rating is None:
         raise NotFoundError(f"You have not rated movie {movie_id}")
     db.delete(rating)
     db.commit()
+    if cache is not None:
+        cache.bump_ratings_version(user_id)
 
 
 RatingSort = Literal["date_desc", "date_asc", "rating_desc", "rating_asc", "title"]

@@ -7,8 +7,13 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from backend.api.deps import CurrentUser, RuntimeDep, SessionDep, SettingsDep
-from backend.api.presenters import movie_model, movie_out, recommendation_out
+from backend.api.deps import CacheDep, CurrentUser, RuntimeDep, SessionDep, SettingsDep
+from backend.api.presenters import (
+    movie_model,
+    movie_out,
+    recommendation_out,
+    recommendations_json,
+)
 from backend.schemas.movies import (
     MovieDetail,
     MovieOut,
@@ -75,14 +80,17 @@ def recommendations(
     db: SessionDep,
     user: CurrentUser,
     runtime: RuntimeDep,
+    cache: CacheDep,
     user_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="defaults to the caller")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     use_embeddings: bool = True,
-) -> list[RecommendedMovie]:
-    recs = recommendation_service.for_user(db, runtime, user, user_id, limit, use_embeddings)
-    return [recommendation_out(r) for r in recs]
+) -> Response:
+    body = recommendation_service.for_user_cached(
+        db, runtime, cache, user, user_id, limit, use_embeddings, render=recommendations_json
+    )
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/{movie_id}", response_model=MovieDetail)
@@ -120,12 +128,14 @@ def poster(movie_id: MovieId, db: SessionDep, settings: SettingsDep) -> Response
 
 
 @router.put("/{movie_id}/rating", response_model=RatingOut)
-def rate(movie_id: MovieId, payload: RatingIn, db: SessionDep, user: CurrentUser) -> RatingOut:
-    rating = rating_service.upsert_rating(db, user.id, movie_id, payload.rating)
+def rate(
+    movie_id: MovieId, payload: RatingIn, db: SessionDep, user: CurrentUser, cache: CacheDep
+) -> RatingOut:
+    rating = rating_service.upsert_rating(db, user.id, movie_id, payload.rating, cache=cache)
     return RatingOut(movie_id=rating.movie_id, rating=rating.rating, timestamp=rating.timestamp)
 
 
 @router.delete("/{movie_id}/rating", status_code=status.HTTP_204_NO_CONTENT)
-def unrate(movie_id: MovieId, db: SessionDep, user: CurrentUser) -> Response:
-    rating_service.delete_rating(db, user.id, movie_id)
+def unrate(movie_id: MovieId, db: SessionDep, user: CurrentUser, cache: CacheDep) -> Response:
+    rating_service.delete_rating(db, user.id, movie_id, cache=cache)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
