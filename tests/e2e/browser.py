@@ -4,10 +4,7 @@ downloaded; tests are skipped when /usr/bin/chromium or /usr/bin/chromedriver is
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +22,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from backend.config import Settings
+from backend.devserver import DevServer, clean_env, run_cli
+from backend.devserver import start_server as start_server_process
 from tests.e2e.invented_catalogue import Catalogue
-from tests.helpers import free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
@@ -63,107 +59,49 @@ PASSWORD = "correct-horse-battery"
 
 @dataclass
 class Server:
-    base_url: str
-    process: subprocess.Popen
-    log_path: Path
+    dev: DevServer
     catalogue: Catalogue
 
+    @property
+    def base_url(self) -> str:
+        return self.dev.base_url
+
+    @property
+    def process(self):
+        return self.dev.process
+
     def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no server log)"
-
-
-def server_env(root: Path) -> dict[str, str]:
-    """Environment for the CLI and uvicorn: only our settings, none inherited (conftest.py sets
-    some for the in-process API tests, e.g. no training or index build on startup)."""
-    settings_vars = {name.upper() for name in Settings.model_fields}
-    env = {key: value for key, value in os.environ.items() if key.upper() not in settings_vars}
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{root / 'app.db'}",
-            "DATA_DIR": str(root / "data"),
-            "ENV": "test",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "SCHEDULER_ENABLED": "false",
-            "IMAGE_RANDOM_WEIGHTS": "true",
-            "IMAGE_WEIGHTS_DOWNLOAD": "false",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "TRAIN_ON_STARTUP": "true",
-            "BUILD_INDEX_ON_STARTUP": "true",
-            "EMBEDDING_DEVICE": "cpu",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-def run_cli(args: list[str], env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"`backend.cli {' '.join(args)}` exited {result.returncode}\n"
-            f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
-        )
+        return self.dev.log_tail(chars)
 
 
 def start_server(root: Path, catalogue: Catalogue) -> Server:
-    env = server_env(root)
+    """Migrate, import the catalogue and start uvicorn (training and index build on startup)."""
+    env = clean_env(
+        database_url=f"sqlite:///{root / 'app.db'}",
+        data_dir=str(root / "data"),
+        env="test",
+        secret_key=secrets.token_urlsafe(48),
+        scheduler_enabled="false",
+        image_random_weights="true",
+        image_weights_download="false",
+        transformers_offline="1",
+        train_on_startup="true",
+        build_index_on_startup="true",
+        embedding_device="cpu",
+    )
     (root / "data").mkdir(parents=True, exist_ok=True)
-    run_cli(["migrate"], env)
-    run_cli(["import-movielens", str(catalogue.directory)], env)
-    port = free_port()
-    log_path = root / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "backend.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path, catalogue)
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"uvicorn exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            if httpx.get(f"{server.base_url}/health", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            stop_server(server)
-            pytest.fail(f"/health not 200 within {HEALTH_TIMEOUT_S} s:\n{server.log_tail()}")
-        time.sleep(0.5)
+    try:
+        run_cli(["migrate"], env)
+        run_cli(["import-movielens", str(catalogue.directory)], env)
+        dev = start_server_process(env, root / "server.log")
+        dev.wait("/health", timeout=HEALTH_TIMEOUT_S)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    return Server(dev, catalogue)
 
 
 def stop_server(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=10)
+    server.dev.stop()
 
 
 def api_token(base_url: str, username: str) -> str:
