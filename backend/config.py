@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # from many request threads oversubscribe the cores (0 keeps the library default).
     serving_blas_threads: int = 1
 
+    # --- experiments and feedback ------------------------------------------------------------
+    # A rating counts for the most recent list that showed the movie within this window.
+    attribution_window_hours: float = Field(default=24.0, gt=0)
+    impression_flush_seconds: float = Field(default=0.2, gt=0)
+    impression_batch_size: int = Field(default=500, ge=1)
+    impression_queue_max: int = Field(default=100_000, ge=1)
+
     @field_validator("cors_origins", "catalog_posters_dirs", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -24,6 +24,40 @@ RECOMMENDATION_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
 LOGIN_FAILURES = Counter("login_failures_total", "Failed login attempts", registry=REGISTRY)
+# Online feedback. `experiment` is "none" and `variant` the method when no experiment runs.
+IMPRESSIONS = Counter(
+    "recommendation_impressions_total",
+    "Recommendation lists written to the impression log",
+    ["experiment", "variant"],
+    registry=REGISTRY,
+)
+IMPRESSIONS_DROPPED = Counter(
+    "recommendation_impressions_dropped_total",
+    "Impressions not recorded (queue full or the write failed)",
+    ["reason"],
+    registry=REGISTRY,
+)
+CLICKS = Counter(
+    "recommendation_clicks_total",
+    "Clicks on recommended movies",
+    ["experiment", "variant"],
+    registry=REGISTRY,
+)
+CONVERSIONS = Counter(
+    "recommendation_conversions_total",
+    "Ratings of 4 stars or more attributed to a recommendation list",
+    ["experiment", "variant"],
+    registry=REGISTRY,
+)
+FEEDBACK_EVENTS = Counter(
+    "feedback_events_total", "Feedback events accepted by kind", ["kind"], registry=REGISTRY
+)
+FEEDBACK_REJECTED = Counter(
+    "feedback_events_rejected_total",
+    "Feedback events refused by reason",
+    ["reason"],
+    registry=REGISTRY,
+)
 _STARTED = Gauge("process_started_at_seconds", "Service start time", registry=REGISTRY)
 _STARTED.set(time.time())
 

@@ -1,4 +1,5 @@
-"""Request dependencies as Annotated aliases: SessionDep, CurrentUser, AdminUser, SettingsDep."""
+"""Request dependencies as Annotated aliases: SessionDep, CurrentUser, AdminUser, SettingsDep,
+RuntimeDep, ImpressionRecorderDep."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from backend.database import get_db
 from backend.ml.runtime import RecommenderRuntime
 from backend.models import User
 from backend.security import TokenError, decode_access_token
+from backend.services.impressions import ImpressionRecorder
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
@@ -25,9 +27,14 @@ def get_runtime_dep(request: Request) -> RecommenderRuntime:
     return request.app.state.runtime
 
 
+def get_impression_recorder(request: Request) -> ImpressionRecorder:
+    return request.app.state.impressions
+
+
 SessionDep = Annotated[Session, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RuntimeDep = Annotated[RecommenderRuntime, Depends(get_runtime_dep)]
+ImpressionRecorderDep = Annotated[ImpressionRecorder, Depends(get_impression_recorder)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

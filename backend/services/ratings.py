@@ -8,11 +8,15 @@ from sqlalchemy.orm import Session, joinedload
 from backend.models import Rating
 from backend.models.base import utcnow
 from backend.services.errors import NotFoundError
+from backend.services.feedback import attribute_rating
 from backend.services.movies import get_movie
 
 
-def upsert_rating(db: Session, user_id: int, movie_id: int, value: float) -> Rating:
-    """Create or update the user's rating in one statement (safe under concurrent requests)."""
+def upsert_rating(
+    db: Session, user_id: int, movie_id: int, value: float, attribution_hours: float
+) -> Rating:
+    """Create or update the user's rating in one statement (safe under concurrent requests),
+    then attribute it to the list that recently showed the movie, if one did."""
     get_movie(db, movie_id)
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
@@ -26,6 +30,7 @@ def upsert_rating(db: Session, user_id: int, movie_id: int, value: float) -> Rat
     rating = db.scalar(select(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id))
     assert rating is not None
     db.refresh(rating)
+    attribute_rating(db, user_id, movie_id, value, now, attribution_hours)
     return rating
 
 

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from backend.ml.recommender import MovieRecommender, Recommendation
+from backend.ml.recommender import Method, MovieRecommender, Recommendation
 from backend.ml.runtime import RecommenderRuntime
 from backend.models import User
 from backend.observability import RECOMMENDATION_LATENCY
@@ -22,13 +22,14 @@ def for_user(
     user_id: int | None,
     limit: int,
     use_embeddings: bool,
+    method: Method | None = None,
 ) -> list[Recommendation]:
     target = caller.id if user_id is None else user_id
     if target != caller.id and not caller.is_admin:
         raise ForbiddenError("You may only see your own recommendations")
     if target != caller.id:
         get_user(db, target)
-    method = "hybrid" if use_embeddings else "hybrid_no_embeddings"
+    method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
     started = time.perf_counter()
     recs = MovieRecommender(db, runtime).recommend(target, limit, method)
     RECOMMENDATION_LATENCY.labels(method=method).observe(time.perf_counter() - started)

@@ -7,8 +7,15 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from backend.api.deps import CurrentUser, RuntimeDep, SessionDep, SettingsDep
+from backend.api.deps import (
+    CurrentUser,
+    ImpressionRecorderDep,
+    RuntimeDep,
+    SessionDep,
+    SettingsDep,
+)
 from backend.api.presenters import movie_model, movie_out, recommendation_out
+from backend.schemas.experiments import ServedRecommendation
 from backend.schemas.movies import (
     MovieDetail,
     MoviePage,
@@ -16,6 +23,8 @@ from backend.schemas.movies import (
     RatingOut,
     RecommendedMovie,
 )
+from backend.services import experiments as experiment_service
+from backend.services import impressions as impression_service
 from backend.services import movies as movie_service
 from backend.services import ratings as rating_service
 from backend.services import recommendations as recommendation_service
@@ -53,19 +62,34 @@ def genres(db: SessionDep, _: CurrentUser) -> list[str]:
     return movie_service.list_genres(db)
 
 
-@router.get("/recommendations", response_model=list[RecommendedMovie])
+@router.get("/recommendations", response_model=list[ServedRecommendation])
 def recommendations(
     db: SessionDep,
     user: CurrentUser,
     runtime: RuntimeDep,
+    recorder: ImpressionRecorderDep,
+    response: Response,
     user_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="defaults to the caller")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    use_embeddings: bool = True,
-) -> list[RecommendedMovie]:
-    recs = recommendation_service.for_user(db, runtime, user, user_id, limit, use_embeddings)
-    return [recommendation_out(r) for r in recs]
+    use_embeddings: Annotated[
+        bool | None, Query(description="overrides the experiment variant; default true")
+    ] = None,
+) -> list[ServedRecommendation]:
+    """The list is recorded as an impression; its id is the X-Request-ID header."""
+    plan = experiment_service.plan_for(db, user, user_id, use_embeddings)
+    recs = recommendation_service.for_user(
+        db, runtime, user, user_id, limit, use_embeddings is not False, method=plan.method
+    )
+    request_id = impression_service.record_served(
+        recorder, runtime, user.id, user_id or user.id, plan, recs
+    )
+    response.headers["X-Request-ID"] = request_id
+    return [
+        ServedRecommendation(**recommendation_out(r).model_dump(), request_id=request_id)
+        for r in recs
+    ]
 
 
 @router.get("/{movie_id}", response_model=MovieDetail)
@@ -103,8 +127,12 @@ def poster(movie_id: MovieId, db: SessionDep, settings: SettingsDep) -> Response
 
 
 @router.put("/{movie_id}/rating", response_model=RatingOut)
-def rate(movie_id: MovieId, payload: RatingIn, db: SessionDep, user: CurrentUser) -> RatingOut:
-    rating = rating_service.upsert_rating(db, user.id, movie_id, payload.rating)
+def rate(
+    movie_id: MovieId, payload: RatingIn, db: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> RatingOut:
+    rating = rating_service.upsert_rating(
+        db, user.id, movie_id, payload.rating, settings.attribution_window_hours
+    )
     return RatingOut(movie_id=rating.movie_id, rating=rating.rating, timestamp=rating.timestamp)
 
 
