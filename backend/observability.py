@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
@@ -106,6 +107,23 @@ class RuntimeCollector:
             "embedding_index_built_at_seconds",
             "Unix time the current index was built",
             value=built or 0.0,
+        )
+        trained_at = self.runtime.bundle.meta.get("trained_at") if self.runtime.bundle else None
+        yield GaugeMetricFamily(
+            "model_trained_at_seconds",
+            "Unix time the served model bundle was trained (0: none)",
+            value=datetime.fromisoformat(trained_at).timestamp() if trained_at else 0.0,
+        )
+        settings = self.runtime.settings
+        yield GaugeMetricFamily(
+            "model_retrain_schedule_seconds",
+            "Configured retraining interval",
+            value=settings.svd_retrain_hours * 3600,
+        )
+        yield GaugeMetricFamily(
+            "embedding_index_rebuild_schedule_seconds",
+            "Configured index rebuild interval",
+            value=settings.embedding_rebuild_hours * 3600,
         )
         info = InfoMetricFamily("model_versions", "Versions of the models being served")
         bundle = self.runtime.bundle
