@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     # BLAS threads in the API process: requests already run in parallel, and 2-thread BLAS calls
     # from many request threads oversubscribe the cores (0 keeps the library default).
     serving_blas_threads: int = 1
+    # Recommendation cache: in-process LRU, or Redis shared by every process when REDIS_URL is
+    # set. Keys carry every version an answer depends on, so the TTL only bounds memory.
+    recommendation_cache: bool = True
+    recommendation_cache_ttl_seconds: float = Field(default=6 * 3600, gt=0)
+    recommendation_cache_max_entries: int = Field(default=20_000, ge=1)
+    redis_url: str = ""
 
     # --- experiments and feedback ------------------------------------------------------------
     # A rating counts for the most recent list that showed the movie within this window.

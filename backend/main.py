@@ -23,6 +23,7 @@ from backend.jobs.scheduler import create_scheduler
 from backend.jobs.tasks import startup_job
 from backend.ml.runtime import RecommenderRuntime, get_runtime
 from backend.observability import REGISTRY, REQUEST_LATENCY, RuntimeCollector
+from backend.services.cache import make_cache
 from backend.services.embeddings import index_status
 from backend.services.impressions import ImpressionRecorder
 from backend.services.login_throttle import LoginThrottle
@@ -84,6 +85,7 @@ def create_app(
         settings.login_failure_window_seconds,
         settings.login_lockout_seconds,
     )
+    app.state.recommendation_cache = make_cache(settings)
     app.state.impressions = ImpressionRecorder(
         SessionLocal,
         flush_seconds=settings.impression_flush_seconds,

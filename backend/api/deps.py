@@ -14,6 +14,7 @@ from backend.database import get_db
 from backend.ml.runtime import RecommenderRuntime
 from backend.models import User
 from backend.security import TokenError, decode_access_token
+from backend.services.cache import RecommendationCache
 from backend.services.impressions import ImpressionRecorder
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
@@ -27,6 +28,10 @@ def get_runtime_dep(request: Request) -> RecommenderRuntime:
     return request.app.state.runtime
 
 
+def get_cache_dep(request: Request) -> RecommendationCache:
+    return request.app.state.recommendation_cache
+
+
 def get_impression_recorder(request: Request) -> ImpressionRecorder:
     return request.app.state.impressions
 
@@ -34,6 +39,7 @@ def get_impression_recorder(request: Request) -> ImpressionRecorder:
 SessionDep = Annotated[Session, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RuntimeDep = Annotated[RecommenderRuntime, Depends(get_runtime_dep)]
+CacheDep = Annotated[RecommendationCache, Depends(get_cache_dep)]
 ImpressionRecorderDep = Annotated[ImpressionRecorder, Depends(get_impression_recorder)]
 
 

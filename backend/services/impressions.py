@@ -7,6 +7,7 @@ the app lifespan on a clean shutdown) stops the thread and writes everything sti
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import secrets
@@ -27,13 +28,14 @@ from backend.models.base import utcnow
 from backend.observability import IMPRESSIONS, IMPRESSIONS_DROPPED
 
 if TYPE_CHECKING:
-    from backend.ml.recommender import Recommendation
     from backend.ml.runtime import RecommenderRuntime
     from backend.services.experiments import ServePlan
 
 log = logging.getLogger(__name__)
 
 NO_EXPERIMENT = "none"
+# Stands for the request id in cached response bodies (same length as a real one).
+REQUEST_ID_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 _LIVE: weakref.WeakSet[ImpressionRecorder] = weakref.WeakSet()
 
 
@@ -192,27 +194,29 @@ def record_served(
     viewer_id: int,
     subject_user_id: int,
     plan: ServePlan,
-    recs: list[Recommendation],
-) -> str:
-    """Queue the impression of a served list; returns its request id."""
+    body: bytes,
+) -> tuple[str, bytes]:
+    """Queue the impression of a served list (a JSON body with placeholder request ids);
+    returns the new request id and the body carrying it."""
     request_id = new_request_id()
+    items = json.loads(body)
     recorder.record(
         ImpressionRecord(
             request_id=request_id,
             user_id=viewer_id,
             subject_user_id=subject_user_id,
             method=plan.method,
-            movie_ids=tuple(r.movie.id for r in recs),
+            movie_ids=tuple(item["id"] for item in items),
             experiment_id=plan.experiment_id,
             experiment=plan.experiment,
             variant=plan.variant,
             forced=plan.forced,
-            fallback=any(r.fallback for r in recs),
+            fallback=any(item["fallback"] for item in items),
             model_version=runtime.bundle.version if runtime.bundle else None,
             index_version=runtime.index.version if runtime.index else None,
         )
     )
-    return request_id
+    return request_id, body.replace(REQUEST_ID_PLACEHOLDER.encode(), request_id.encode())
 
 
 def flush_pending() -> None:

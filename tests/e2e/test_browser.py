@@ -440,7 +440,7 @@ def test_user_journey(server: Server, driver: WebDriver) -> None:
     console = Console(drv)
     username = f"ui_{secrets.token_hex(4)}"
 
-    # --- register, then sign in ------------------------------------------------------------
+    # --- register (which signs you in), sign out, then sign in --------------------------------
     drv.get(f"{server.base_url}/")
     wait(drv).until(EC.url_contains("#/login"))
     fill(drv, "#register-username", username)
@@ -448,7 +448,10 @@ def test_user_journey(server: Server, driver: WebDriver) -> None:
     fill(drv, "#register-password", PASSWORD)
     drv.find_element(By.CSS_SELECTOR, "#register-form button[type=submit]").click()
     wait(drv).until(EC.text_to_be_present_in_element((By.ID, "notice"), "created"))
-    assert drv.find_element(By.ID, "login-username").get_attribute("value") == username
+    assert username in drv.find_element(By.ID, "whoami").text
+    drv.find_element(By.ID, "logout").click()
+    wait(drv).until(EC.url_contains("#/login"))
+    fill(drv, "#login-username", username)
     fill(drv, "#login-password", PASSWORD)
     drv.find_element(By.ID, "login-password").send_keys(Keys.ENTER)
     wait(drv).until(EC.url_contains("#/movies"))
@@ -555,7 +558,8 @@ def test_user_journey(server: Server, driver: WebDriver) -> None:
         "Poster coverage",
         "Device",
         "Built at",
-        "Image weights pretrained",
+        "Text embeddings",
+        "Poster embeddings",
     ):
         assert label in status.text
     assert "undefined" not in status.text and "null" not in status.text, status.text
