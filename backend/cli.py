@@ -84,7 +84,7 @@ def create_admin(args: argparse.Namespace) -> None:
 def train(_: argparse.Namespace) -> None:
     from backend.database import SessionLocal
     from backend.jobs.locks import job_lock
-    from backend.ml.runtime import get_runtime
+    from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
     with job_lock(runtime.settings.locks_dir, wait_seconds=3600), SessionLocal() as db:
@@ -98,7 +98,7 @@ def train(_: argparse.Namespace) -> None:
 def build_index(args: argparse.Namespace) -> None:
     from backend.database import SessionLocal
     from backend.jobs.locks import job_lock
-    from backend.ml.runtime import get_runtime
+    from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
     with job_lock(runtime.settings.locks_dir, wait_seconds=3600), SessionLocal() as db:

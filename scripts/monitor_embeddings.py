@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None, runtime=None, session_factory=None) -> i
         if session_factory is None:
             from backend.database import SessionLocal as session_factory
         if runtime is None:
-            from backend.ml.runtime import get_runtime
+            from backend.services.recommender_runtime import get_runtime
 
             runtime = get_runtime()
         with session_factory() as db:

@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from backend.config import get_settings
     from backend.database import SessionLocal
     from backend.ml.embedding_recommender import EmbeddingRecommender
-    from backend.ml.runtime import get_runtime
     from backend.services.catalog import is_empty, prepare_default_catalog
     from backend.services.importer import import_movielens
+    from backend.services.recommender_runtime import get_runtime
 
     settings = get_settings()
     migrate()

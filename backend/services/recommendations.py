@@ -7,11 +7,11 @@ import time
 from sqlalchemy.orm import Session
 
 from backend.ml.recommender import MovieRecommender, Recommendation
-from backend.ml.runtime import RecommenderRuntime
 from backend.models import User
 from backend.observability import RECOMMENDATION_LATENCY
 from backend.services.errors import ForbiddenError
 from backend.services.movies import get_movie
+from backend.services.recommender_runtime import RecommenderRuntime
 from backend.services.users import get_user
 
 

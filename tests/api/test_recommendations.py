@@ -10,9 +10,10 @@ from surprise import SVD
 
 from backend.database import SessionLocal
 from backend.ml.interactions import Interactions
+from backend.ml.metrics import rmse
 from backend.ml.recommender import MovieRecommender
-from backend.ml.svd import SVDModel, SVDParams, build_trainset, rmse
-from backend.ml.training import per_user_split
+from backend.ml.splits import per_user_split
+from backend.ml.svd import SVDModel, SVDParams, build_trainset
 from backend.services.users import set_admin
 from tests.helpers import register_and_login
 
