@@ -146,6 +146,7 @@ def collect(db, runtime, n_users: int = 50, n_samples: int = 5) -> dict:  # noqa
             "title": r.movie.title,
             "vote_average": round(float(r.movie.vote_average or 0.0), 2),
             "score": round(r.score, 4),
+            "predicted_rating": r.predicted_rating,
             "reason": r.reason,
             "method": r.method,
             "fallback": r.fallback,

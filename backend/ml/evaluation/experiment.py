@@ -25,7 +25,7 @@ from backend.ml.training import TrainParams, blas_single_thread
 
 log = logging.getLogger(__name__)
 SEED = 42
-SECTIONS = ("temporal", "cold_users", "ms_split", "cold_items", "rating")
+SECTIONS = ("temporal", "cold_users", "ms_split", "cold_items", "rating", "stability")
 SIGNAL_METHODS = ("popularity", "svd", "item_item", "content_text")
 SKIPPED_IMAGE = {
     "skipped": "no pretrained ResNet50 weights exist on this machine, so poster embeddings "
@@ -198,6 +198,39 @@ def evaluate_rating(ds: EvalDataset, params: TrainParams, seed: int, folds: int 
     return {"svd (served)": {"rmse": float(np.mean(errors)), "rmse_std": float(np.std(errors))}}
 
 
+def evaluate_stability(ds: EvalDataset, emb, params: TrainParams, seed: int) -> dict:  # noqa: ANN001
+    """How much a retrain on 10 new ratings (a newcomer rating 10 movies) moves the lists:
+    overlap of each top-10 before and after, for user 1 and for every user; and train time."""
+    catalogue, content = Catalogue(ds.movie_ids, ds.vote_counts, ds.name), content_matrices(emb)
+    data = ds.ratings
+    before = HybridRecommender.fit(data, catalogue, content, params)
+    rng = np.random.default_rng(seed + 13)
+    rated = np.unique(data.item_ids)
+    newcomer = int(data.user_ids.max()) + 1
+    times = (
+        None
+        if data.timestamps is None
+        else np.r_[data.timestamps, np.full(10, data.timestamps.max() + 1)]
+    )
+    more = Interactions(
+        np.r_[data.user_ids, np.full(10, newcomer)],
+        np.r_[data.item_ids, rng.choice(rated, size=10, replace=False)],
+        np.r_[data.ratings, np.full(10, 4.0)], times,
+    )  # fmt: skip
+    after = HybridRecommender.fit(more, catalogue, content, params)
+    by_user = data.by_user()
+    overlaps = {}
+    for u in sorted(by_user):
+        lists = [m.rank(m.user(u, *by_user[u]), P.K) for m in (before, after)]
+        overlaps[u] = len(np.intersect1d(*lists)) / P.K
+    values = np.array(list(overlaps.values()))
+    return {
+        "user_1_overlap@10": overlaps.get(1), "mean_overlap@10": float(values.mean()),
+        "users_below_0.7": int((values < 0.7).sum()), "users": len(values),
+        "train_seconds": [before.meta["train_seconds"], after.meta["train_seconds"]],
+    }  # fmt: skip
+
+
 def kfold_indices(n: int, n_splits: int, seed: int) -> list[np.ndarray]:
     """Test indices of each fold: one shuffle of all ratings, cut in n_splits parts (KFold)."""
     return np.array_split(np.random.default_rng(seed).permutation(n), n_splits)
@@ -228,6 +261,8 @@ def run_evaluation(
         result["cold_items"] = evaluate_cold_items(ds, text_emb, params, seed)
     if "rating" in sections:
         result["rating"] = evaluate_rating(ds, params, seed, folds=1 if quick else 5)
+    if "stability" in sections:
+        result["stability"] = evaluate_stability(ds, text_emb, params, seed)
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["goals"] = goals(result)
     return result

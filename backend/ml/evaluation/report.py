@@ -40,6 +40,12 @@ def format_tables(result: dict) -> str:
     if "rating" in result:
         out += ["### Rating prediction (Surprise protocol, 5-fold RMSE)", ""]
         out += [*_table(result["rating"], ("rmse", "rmse_std")), ""]
+    stab = result.get("stability")
+    if stab:
+        out += ["### Retraining on 10 new ratings (a newcomer rates 10 movies)", "",
+                f"Top-10 overlap before/after: user 1 {stab['user_1_overlap@10']}, mean over "
+                f"{stab['users']} users {stab['mean_overlap@10']:.3f} ({stab['users_below_0.7']} "
+                f"users below 0.7); full train {stab['train_seconds']} s.", ""]  # fmt: skip
     proto = (result.get("temporal") or {}).get("_protocol", {})
     if "served_predicted_rating_rmse" in proto:
         out += [f"Served `predicted_rating` (SVD stars) RMSE on the temporal hold-out: "
