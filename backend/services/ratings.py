@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, contains_eager
 
-from backend.models import Rating
+from backend.models import Movie, Rating
 from backend.models.base import utcnow
 from backend.services.cache import RecommendationCache
 from backend.services.errors import NotFoundError
+from backend.services.feedback import attribute_rating
 from backend.services.movies import get_movie
 
 
@@ -19,9 +22,11 @@ def upsert_rating(
     value: float,
     *,
     cache: RecommendationCache | None = None,
+    attribution_hours: float | None = None,
 ) -> Rating:
     """Create or update the user's rating in one statement (safe under concurrent requests);
-    the user's cached recommendations are invalidated once it is committed."""
+    the user's cached recommendations are invalidated once it is committed. With
+    `attribution_hours`, the rating is credited to a list that showed the movie that recently."""
     get_movie(db, movie_id)
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
@@ -37,6 +42,8 @@ def upsert_rating(
     rating = db.scalar(select(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id))
     assert rating is not None
     db.refresh(rating)
+    if attribution_hours is not None:
+        attribute_rating(db, user_id, movie_id, value, now, attribution_hours)
     return rating
 
 
@@ -53,15 +60,27 @@ def delete_rating(
         cache.bump_ratings_version(user_id)
 
 
+RatingSort = Literal["date_desc", "date_asc", "rating_desc", "rating_asc", "title"]
+
+_RATING_ORDER = {
+    "date_desc": (Rating.timestamp.desc(), Rating.id.desc()),
+    "date_asc": (Rating.timestamp.asc(), Rating.id.asc()),
+    "rating_desc": (Rating.rating.desc(), Rating.timestamp.desc(), Rating.id.desc()),
+    "rating_asc": (Rating.rating.asc(), Rating.timestamp.desc(), Rating.id.desc()),
+    "title": (Movie.title.asc(), Rating.id.asc()),
+}
+
+
 def list_user_ratings(
-    db: Session, user_id: int, *, skip: int = 0, limit: int = 100
+    db: Session, user_id: int, *, skip: int = 0, limit: int = 100, sort: RatingSort = "date_desc"
 ) -> list[Rating]:
     return list(
         db.scalars(
             select(Rating)
-            .options(joinedload(Rating.movie))
+            .join(Rating.movie)
+            .options(contains_eager(Rating.movie))
             .where(Rating.user_id == user_id)
-            .order_by(Rating.timestamp.desc(), Rating.id.desc())
+            .order_by(*_RATING_ORDER[sort])
             .offset(skip)
             .limit(limit)
         )
