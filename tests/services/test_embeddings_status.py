@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.config import get_settings
-from backend.ml.runtime import RecommenderRuntime
+from backend.services.recommender_runtime import RecommenderRuntime
 from backend.services.embeddings import index_status
 
 
