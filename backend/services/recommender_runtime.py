@@ -414,6 +414,24 @@ def get_runtime(settings: Settings | None = None) -> RecommenderRuntime:
         return _runtime
 
 
+_blas_pinned = False
+
+
+def pin_serving_blas(settings: Settings) -> None:
+    """Pin BLAS to SERVING_BLAS_THREADS for this process, once (0 leaves the default).
+
+    Serving runs many small products, often from several threads: multi-threaded BLAS calls then
+    oversubscribe the cores. The API pins in its lifespan; library users (the facades) here.
+    """
+    global _blas_pinned
+    if _blas_pinned or settings.serving_blas_threads <= 0:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=settings.serving_blas_threads, user_api="blas")
+    _blas_pinned = True
+
+
 def reset_runtime(runtime: RecommenderRuntime | None = None) -> None:
     global _runtime
     with _runtime_lock:
