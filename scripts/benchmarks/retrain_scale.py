@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -62,8 +63,15 @@ def synthetic_ratings(scale: float, seed: int = 0):  # noqa: ANN201
     return Interactions(users + 1, items + 1, ratings, timestamps.astype(np.int64))
 
 
-def child(scale: float) -> dict:
-    """Generate, then train as the service does; figures as JSON on stdout."""
+def _emit(stage: str, **figures: object) -> None:
+    print(json.dumps({"stage": stage, **figures}), flush=True)
+
+
+def child(scale: float) -> None:
+    """Generate, fit the ALS peer, then train as the service does; one JSON line per stage."""
+    import scipy.sparse as sp
+    from implicit.als import AlternatingLeastSquares
+
     from backend.config import Settings
     from backend.ml.scoring import Catalogue
     from backend.ml.training import train_hybrid
@@ -71,68 +79,98 @@ def child(scale: float) -> dict:
 
     started = time.perf_counter()
     data = synthetic_ratings(scale)
-    generated = time.perf_counter() - started
     item_ids = np.unique(data.item_ids)
+    counts = np.sort(np.bincount(data.item_ids)[item_ids])[::-1]
+    _emit(
+        "generated",
+        seconds=round(time.perf_counter() - started, 1),
+        users=int(np.unique(data.user_ids).size),
+        movies=int(item_ids.size),
+        ratings=len(data),
+        share_of_ratings_on_top_10pct_movies=round(
+            float(counts[: max(1, counts.size // 10)].sum() / counts.sum()), 3
+        ),
+        peak_rss_mb=peak_rss_mb(),
+    )
+    # The peer a catalogue this size switches to: implicit's ALS on the same ratings
+    # (conjugate gradient, no dense item-item inverse).
+    matrix = sp.csr_matrix((data.ratings.astype(np.float32), (data.user_ids, data.item_ids)))
+    started = time.perf_counter()
+    AlternatingLeastSquares(factors=64, iterations=15, random_state=0).fit(matrix, False)
+    _emit("als", seconds=round(time.perf_counter() - started, 1), peak_rss_mb=peak_rss_mb())
+    del matrix
     votes = np.bincount(data.item_ids)[item_ids].astype(np.float64)
     catalogue = Catalogue(item_ids, votes, version="synthetic")
     with tempfile.TemporaryDirectory() as tmp:
         params = RecommenderRuntime(Settings(data_dir=Path(tmp))).train_params()
-    rss_before = peak_rss_mb()
     started = time.perf_counter()
     model = train_hybrid(data, catalogue, None, params)
-    seconds = time.perf_counter() - started
-    counts = np.bincount(np.searchsorted(item_ids, data.item_ids))
-    top = np.sort(counts)[::-1]
-    return {
-        "scale": scale,
-        "users": int(np.unique(data.user_ids).size),
-        "movies": int(item_ids.size),
-        "ratings": len(data),
-        "share_of_ratings_on_top_10pct_movies": round(
-            float(top[: max(1, top.size // 10)].sum() / top.sum()), 3
-        ),
-        "generate_seconds": round(generated, 1),
-        "train_seconds": round(seconds, 1),
-        "peak_rss_mb_before_training": rss_before,
-        "peak_rss_mb": peak_rss_mb(),
-        "item_model_items": int(getattr(model.items, "n_items", 0) or 0) or params.item_max_items,
-        "item_model_max_items": params.item_max_items,
-        "svd_factors": params.svd.n_factors,
-        "holdout_rmse": model.meta.get("holdout_rmse"),
-    }
+    _emit(
+        "service_training",
+        seconds=round(time.perf_counter() - started, 1),
+        peak_rss_mb=peak_rss_mb(),
+        item_model_max_items=params.item_max_items,
+        svd_factors=params.svd.n_factors,
+        svd_epochs=params.svd.n_epochs,
+        holdout_rmse=model.meta.get("holdout_rmse"),
+    )
+
+
+def _peak_rss(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = MovieLens-25M size")
+    parser.add_argument("--limit-minutes", type=float, default=40, help="stop the child then")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.scale)))
+        child(args.scale)
         return 0
     log(f"retrain at {args.scale} x MovieLens-25M size (child process)")
-    started = time.perf_counter()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.benchmarks.retrain_scale",
-            "--child",
-            "--scale",
-            str(args.scale),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    started = time.monotonic()
+    command = [sys.executable, "-m", "scripts.benchmarks.retrain_scale", "--child"]
+    process = subprocess.Popen(
+        [*command, "--scale", str(args.scale)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
-    if result.returncode != 0:
-        print(result.stderr[-3000:], file=sys.stderr)
-        return 1
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    figures["wall_seconds"] = round(time.perf_counter() - started, 1)
-    log(f"retrain: {figures}")
+    figures: dict = {"scale": args.scale, "limit_minutes": args.limit_minutes}
+    peak = 0.0
+    stop = threading.Event()
+
+    def watch_memory() -> None:
+        nonlocal peak
+        while not stop.wait(1.0):
+            peak = max(peak, _peak_rss(process.pid) or 0.0)
+
+    watcher = threading.Thread(target=watch_memory, daemon=True)
+    watcher.start()
+    timer = threading.Timer(args.limit_minutes * 60, process.kill)
+    timer.start()
+    assert process.stdout is not None
+    for line in process.stdout:
+        stage = json.loads(line)
+        figures[stage.pop("stage")] = stage
+        log(f"retrain stage: {line.strip()}")
+    process.wait()
+    timer.cancel()
+    stop.set()
+    watcher.join()
+    figures["finished"] = process.returncode == 0
+    figures["wall_seconds"] = round(time.monotonic() - started, 1)
+    stage_peaks = [s.get("peak_rss_mb", 0.0) for s in figures.values() if isinstance(s, dict)]
+    figures["peak_rss_mb"] = max([peak, *stage_peaks])
+    if "service_training" in figures:
+        figures["train_seconds"] = figures["service_training"]["seconds"]
     save_section(f"retrain_scale_{args.scale:g}", figures)
-    return 0
+    return 0 if figures["finished"] else 1
 
 
 if __name__ == "__main__":
