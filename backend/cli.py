@@ -70,25 +70,29 @@ def prepare(_: argparse.Namespace) -> None:
 
 def create_admin(args: argparse.Namespace) -> None:
     from backend.database import SessionLocal
+    from backend.security import password_problem
     from backend.services.users import set_admin
 
     password = args.password or getpass.getpass("Password: ")
     settings = get_settings()
     if len(password) < settings.password_min_length:
         raise ValueError(f"password must be at least {settings.password_min_length} characters")
+    problem = password_problem(password)
+    if problem:
+        raise ValueError(problem)
     with SessionLocal() as db:
-        user = set_admin(db, args.username, args.email, password)
+        user = set_admin(
+            db, args.username, args.email, password, reset_password=args.reset_password
+        )
     print(f"admin {user.username} (id {user.id}) ready")
 
 
 def train(_: argparse.Namespace) -> None:
-    from backend.database import SessionLocal
-    from backend.jobs.locks import job_lock
+    from backend.jobs.runner import run_locked
     from backend.ml.runtime import get_runtime
 
     runtime = get_runtime()
-    with job_lock(runtime.settings.locks_dir, wait_seconds=3600), SessionLocal() as db:
-        bundle = runtime.train(db)
+    bundle = run_locked(runtime, runtime.train, wait_seconds=3600)
     print(
         f"models {bundle.version}: {bundle.meta['n_ratings']} ratings, held-out SVD RMSE "
         f"{bundle.meta.get('holdout_rmse')}"
@@ -96,18 +100,40 @@ def train(_: argparse.Namespace) -> None:
 
 
 def build_index(args: argparse.Namespace) -> None:
-    from backend.database import SessionLocal
-    from backend.jobs.locks import job_lock
+    from backend.jobs.runner import run_locked
     from backend.ml.runtime import get_runtime
 
     runtime = get_runtime()
-    with job_lock(runtime.settings.locks_dir, wait_seconds=3600), SessionLocal() as db:
-        report = runtime.build_index(db, max_movies=args.max_movies, progress=True)
+    report = run_locked(
+        runtime,
+        lambda db: runtime.build_index(db, max_movies=args.max_movies, progress=True),
+        wait_seconds=3600,
+    )
     s = report.stats
     print(
         f"index {report.version}: {s.encoded_text} texts and {s.encoded_images} posters "
         f"encoded, {s.reused} reused, {s.dropped} dropped, {s.failed_images} posters failed"
     )
+
+
+def run(_: argparse.Namespace) -> None:
+    from backend.server.processes import supervise
+
+    code = supervise(get_settings())
+    if code:
+        raise SystemExit(code)
+
+
+def api(_: argparse.Namespace) -> None:
+    from backend.server.processes import run_api
+
+    run_api(get_settings())
+
+
+def worker(_: argparse.Namespace) -> None:
+    from backend.jobs.worker import main as worker_main
+
+    worker_main()
 
 
 def tmdb_enrich(args: argparse.Namespace) -> None:
@@ -140,15 +166,29 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "prepare", help="migrate and import the default catalogue if empty"
     ).set_defaults(func=prepare)
-    p = sub.add_parser("create-admin", help="create an admin or promote a user")
+    p = sub.add_parser("create-admin", help="create an admin (or promote one: --reset-password)")
     p.add_argument("username")
     p.add_argument("--email")
     p.add_argument("--password", help="prompted for when omitted")
+    p.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="the user exists: promote it and set this password (ends its sessions)",
+    )
     p.set_defaults(func=create_admin)
     sub.add_parser("train", help="train SVD, item model and blend weights").set_defaults(func=train)
     p = sub.add_parser("build-index", help="build or update the embedding index")
     p.add_argument("--max-movies", type=int)
     p.set_defaults(func=build_index)
+    sub.add_parser(
+        "run", help="start the API and the job worker together (stops both on Ctrl-C)"
+    ).set_defaults(func=run)
+    sub.add_parser("api", help="start the API (uvicorn with the limits in Settings)").set_defaults(
+        func=api
+    )
+    sub.add_parser("worker", help="start the job worker (jobs and their schedule)").set_defaults(
+        func=worker
+    )
     p = sub.add_parser("tmdb-enrich", help="fill metadata and posters from TMDB (needs a key)")
     p.add_argument("--limit", type=int)
     p.set_defaults(func=tmdb_enrich)

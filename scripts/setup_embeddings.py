@@ -66,10 +66,9 @@ def run(args: argparse.Namespace) -> int:
         )
     build_seconds = time.perf_counter() - started
     if not args.skip_training:
-        from backend.jobs.locks import job_lock
+        from backend.jobs.runner import run_locked
 
-        with job_lock(settings.locks_dir, wait_seconds=3600), SessionLocal() as db:
-            bundle = runtime.train(db)
+        bundle = run_locked(runtime, runtime.train, wait_seconds=3600)
         print(
             f"models {bundle.version} trained on {bundle.meta['n_ratings']} ratings "
             f"(held-out SVD RMSE {bundle.meta.get('holdout_rmse') or float('nan'):.4f})"
