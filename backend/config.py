@@ -104,6 +104,19 @@ class Settings(BaseSettings):
     # BLAS threads in the API process: requests already run in parallel, and 2-thread BLAS calls
     # from many request threads oversubscribe the cores (0 keeps the library default).
     serving_blas_threads: int = 1
+    # Recommendation cache: in-process LRU, or Redis shared by every process when REDIS_URL is
+    # set. Keys carry every version an answer depends on, so the TTL only bounds memory.
+    recommendation_cache: bool = True
+    recommendation_cache_ttl_seconds: float = Field(default=6 * 3600, gt=0)
+    recommendation_cache_max_entries: int = Field(default=20_000, ge=1)
+    redis_url: str = ""
+
+    # --- experiments and feedback ------------------------------------------------------------
+    # A rating counts for the most recent list that showed the movie within this window.
+    attribution_window_hours: float = Field(default=24.0, gt=0)
+    impression_flush_seconds: float = Field(default=0.2, gt=0)
+    impression_batch_size: int = Field(default=500, ge=1)
+    impression_queue_max: int = Field(default=100_000, ge=1)
 
     @field_validator("cors_origins", "catalog_posters_dirs", mode="before")
     @classmethod

@@ -19,14 +19,16 @@ from threadpoolctl import threadpool_limits
 
 from backend import __version__
 from backend.api.errors import install_error_handlers
-from backend.api.routes import admin, auth, embeddings, health, movies, users
+from backend.api.routes import admin, auth, embeddings, events, experiments, health, movies, users
 from backend.config import Settings, get_settings
 from backend.database import SessionLocal
-from backend.ml.runtime import RecommenderRuntime, get_runtime
 from backend.observability import REGISTRY, REQUEST_LATENCY, RuntimeCollector
 from backend.server.limits import BodySizeLimit, SecurityHeaders
+from backend.services.cache import make_cache
 from backend.services.embeddings import index_status
+from backend.services.impressions import ImpressionRecorder
 from backend.services.rate_limit import make_rate_limiter
+from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +59,27 @@ def create_app(
         )
         rt = runtime or get_runtime(settings)
         app.state.runtime = rt
+        app.state.impressions.start()
         collector = RuntimeCollector(rt, _status_for_metrics(rt))
         REGISTRY.register(collector)
         try:
             yield
         finally:
             REGISTRY.unregister(collector)
+            app.state.impressions.close()
             if blas_limit is not None:
                 blas_limit.restore_original_limits()
 
     app = FastAPI(title="Movie Recommender", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.rate_limiter = make_rate_limiter(settings.redis_url, SessionLocal)
+    app.state.recommendation_cache = make_cache(settings)
+    app.state.impressions = ImpressionRecorder(
+        SessionLocal,
+        flush_seconds=settings.impression_flush_seconds,
+        batch_size=settings.impression_batch_size,
+        max_queue=settings.impression_queue_max,
+    )
     if runtime is not None:
         app.state.runtime = runtime
     if settings.cors_origins:
@@ -99,7 +110,9 @@ def create_app(
         movies.router,
         users.router,
         embeddings.router,
+        events.router,
         admin.router,
+        experiments.router,
         health.router,
     ):
         app.include_router(router)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database import SessionLocal
 from backend.jobs.locks import exclusive
-from backend.ml.runtime import RecommenderRuntime
+from backend.services.recommender_runtime import RecommenderRuntime
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from backend.database import SessionLocal
 from backend.jobs.locks import JobBusy
 from backend.jobs.queue import BOOTSTRAP, REBUILD_INDEX, RETRAIN
 from backend.jobs.runner import run_locked
-from backend.ml.runtime import RecommenderRuntime, get_runtime
+from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 

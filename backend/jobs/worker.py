@@ -21,7 +21,7 @@ from backend.jobs import queue
 from backend.jobs.locks import JobBusy, exclusive
 from backend.jobs.scheduler import create_scheduler
 from backend.jobs.tasks import HANDLERS
-from backend.ml.runtime import RecommenderRuntime, get_runtime
+from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 

@@ -1,19 +1,33 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, contains_eager
 
-from backend.models import Rating
+from backend.models import Movie, Rating
 from backend.models.base import utcnow
+from backend.services.cache import RecommendationCache
 from backend.services.errors import NotFoundError
+from backend.services.feedback import attribute_rating
 from backend.services.movies import get_movie
 
 
-def upsert_rating(db: Session, user_id: int, movie_id: int, value: float) -> Rating:
-    """Create or update the user's rating in one statement that returns the stored row, so
-    a concurrent DELETE can never leave us holding nothing (no read-after-write)."""
+def upsert_rating(
+    db: Session,
+    user_id: int,
+    movie_id: int,
+    value: float,
+    *,
+    cache: RecommendationCache | None = None,
+    attribution_hours: float | None = None,
+) -> Rating:
+    """Create or update the user's rating in one statement that returns the stored row (a
+    concurrent DELETE can never leave us holding nothing);
+    the user's cached recommendations are invalidated once it is committed. With
+    `attribution_hours`, the rating is credited to a list that showed the movie that recently."""
     get_movie(db, movie_id)
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
@@ -29,10 +43,16 @@ def upsert_rating(db: Session, user_id: int, movie_id: int, value: float) -> Rat
     )
     rating = db.scalars(stmt).one()
     db.commit()
+    if cache is not None:
+        cache.bump_ratings_version(user_id)
+    if attribution_hours is not None:
+        attribute_rating(db, user_id, movie_id, value, now, attribution_hours)
     return rating
 
 
-def delete_rating(db: Session, user_id: int, movie_id: int) -> None:
+def delete_rating(
+    db: Session, user_id: int, movie_id: int, *, cache: RecommendationCache | None = None
+) -> None:
     """Remove the user's rating in one statement (safe against a concurrent PUT or DELETE:
     the effect is the same however often it runs; NotFoundError when nothing was there)."""
     get_movie(db, movie_id)
@@ -40,19 +60,33 @@ def delete_rating(db: Session, user_id: int, movie_id: int) -> None:
         delete(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
     ).rowcount
     db.commit()
+    if cache is not None:
+        cache.bump_ratings_version(user_id)
     if not deleted:
         raise NotFoundError(f"You have not rated movie {movie_id}")
 
 
+RatingSort = Literal["date_desc", "date_asc", "rating_desc", "rating_asc", "title"]
+
+_RATING_ORDER = {
+    "date_desc": (Rating.timestamp.desc(), Rating.id.desc()),
+    "date_asc": (Rating.timestamp.asc(), Rating.id.asc()),
+    "rating_desc": (Rating.rating.desc(), Rating.timestamp.desc(), Rating.id.desc()),
+    "rating_asc": (Rating.rating.asc(), Rating.timestamp.desc(), Rating.id.desc()),
+    "title": (Movie.title.asc(), Rating.id.asc()),
+}
+
+
 def list_user_ratings(
-    db: Session, user_id: int, *, skip: int = 0, limit: int = 100
+    db: Session, user_id: int, *, skip: int = 0, limit: int = 100, sort: RatingSort = "date_desc"
 ) -> list[Rating]:
     return list(
         db.scalars(
             select(Rating)
-            .options(joinedload(Rating.movie))
+            .join(Rating.movie)
+            .options(contains_eager(Rating.movie))
             .where(Rating.user_id == user_id)
-            .order_by(Rating.timestamp.desc(), Rating.id.desc())
+            .order_by(*_RATING_ORDER[sort])
             .offset(skip)
             .limit(limit)
         )

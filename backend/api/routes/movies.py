@@ -7,16 +7,33 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from backend.api.deps import CurrentUser, RuntimeDep, SessionDep, SettingsDep
-from backend.api.presenters import movie_model, movie_out, recommendation_out
+from backend.api.deps import (
+    CacheDep,
+    CurrentUser,
+    ImpressionRecorderDep,
+    RuntimeDep,
+    SessionDep,
+    SettingsDep,
+)
+from backend.api.presenters import (
+    movie_model,
+    movie_out,
+    recommendation_out,
+    served_recommendations_json,
+)
+from backend.schemas.experiments import ServedRecommendation
 from backend.schemas.movies import (
     MovieDetail,
+    MovieOut,
     MoviePage,
     RatingIn,
     RatingOut,
     RecommendedMovie,
 )
+from backend.services import experiments as experiment_service
+from backend.services import impressions as impression_service
 from backend.services import movies as movie_service
+from backend.services import onboarding as onboarding_service
 from backend.services import ratings as rating_service
 from backend.services import recommendations as recommendation_service
 from backend.services.movies import MovieSort
@@ -53,19 +70,56 @@ def genres(db: SessionDep, _: CurrentUser) -> list[str]:
     return movie_service.list_genres(db)
 
 
-@router.get("/recommendations", response_model=list[RecommendedMovie])
+@router.get("/onboarding", response_model=list[MovieOut])
+def onboarding(
+    db: SessionDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=60)] = 30,
+    exclude: Annotated[
+        list[int] | None,
+        Query(max_length=500, description="movie ids already shown (e.g. marked unseen)"),
+    ] = None,
+) -> list[MovieOut]:
+    """Well-known, varied movies for a new user to rate first (none they have rated)."""
+    movies = onboarding_service.onboarding_movies(db, user.id, limit, exclude or ())
+    return [movie_model(m) for m in movies]
+
+
+@router.get("/recommendations", response_model=list[ServedRecommendation])
 def recommendations(
     db: SessionDep,
     user: CurrentUser,
     runtime: RuntimeDep,
+    cache: CacheDep,
+    recorder: ImpressionRecorderDep,
     user_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="defaults to the caller")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    use_embeddings: bool = True,
-) -> list[RecommendedMovie]:
-    recs = recommendation_service.for_user(db, runtime, user, user_id, limit, use_embeddings)
-    return [recommendation_out(r) for r in recs]
+    use_embeddings: Annotated[
+        bool | None, Query(description="overrides the experiment variant; default true")
+    ] = None,
+) -> Response:
+    """The list is recorded as an impression; its id is the X-Request-ID header and each
+    item's `request_id` (send it with feedback events)."""
+    plan = experiment_service.plan_for(db, user, user_id, use_embeddings)
+    body = recommendation_service.for_user_cached(
+        db,
+        runtime,
+        cache,
+        user,
+        user_id,
+        limit,
+        use_embeddings is not False,
+        render=served_recommendations_json,
+        method=plan.method,
+    )
+    request_id, body = impression_service.record_served(
+        recorder, runtime, user.id, user_id or user.id, plan, body
+    )
+    return Response(
+        content=body, media_type="application/json", headers={"X-Request-ID": request_id}
+    )
 
 
 @router.get("/{movie_id}", response_model=MovieDetail)
@@ -103,12 +157,26 @@ def poster(movie_id: MovieId, db: SessionDep, settings: SettingsDep) -> Response
 
 
 @router.put("/{movie_id}/rating", response_model=RatingOut)
-def rate(movie_id: MovieId, payload: RatingIn, db: SessionDep, user: CurrentUser) -> RatingOut:
-    rating = rating_service.upsert_rating(db, user.id, movie_id, payload.rating)
+def rate(
+    movie_id: MovieId,
+    payload: RatingIn,
+    db: SessionDep,
+    user: CurrentUser,
+    cache: CacheDep,
+    settings: SettingsDep,
+) -> RatingOut:
+    rating = rating_service.upsert_rating(
+        db,
+        user.id,
+        movie_id,
+        payload.rating,
+        cache=cache,
+        attribution_hours=settings.attribution_window_hours,
+    )
     return RatingOut(movie_id=rating.movie_id, rating=rating.rating, timestamp=rating.timestamp)
 
 
 @router.delete("/{movie_id}/rating", status_code=status.HTTP_204_NO_CONTENT)
-def unrate(movie_id: MovieId, db: SessionDep, user: CurrentUser) -> Response:
-    rating_service.delete_rating(db, user.id, movie_id)
+def unrate(movie_id: MovieId, db: SessionDep, user: CurrentUser, cache: CacheDep) -> Response:
+    rating_service.delete_rating(db, user.id, movie_id, cache=cache)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

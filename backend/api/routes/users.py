@@ -7,6 +7,7 @@ from backend.api.presenters import movie_model
 from backend.schemas.movies import UserRatingOut
 from backend.services import ratings as rating_service
 from backend.services import users as user_service
+from backend.services.ratings import RatingSort
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -17,8 +18,9 @@ def my_ratings(
     user: CurrentUser,
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    sort: RatingSort = "date_desc",
 ) -> list[UserRatingOut]:
-    rows = rating_service.list_user_ratings(db, user.id, skip=skip, limit=limit)
+    rows = rating_service.list_user_ratings(db, user.id, skip=skip, limit=limit, sort=sort)
     return [
         UserRatingOut(movie=movie_model(r.movie), rating=r.rating, timestamp=r.timestamp)
         for r in rows

@@ -22,13 +22,14 @@ from backend.ml import data as ml_data
 from backend.ml.ann import ExactIndex, VectorIndex, make_index
 from backend.ml.artifacts import ArtifactStore
 from backend.ml.device import resolve_device
+from backend.ml.hybrid import HybridRecommender
 from backend.ml.image_encoder import ImageEncoder, ImageWeightsUnavailable
 from backend.ml.index_store import BuildStats, EmbeddingIndex, IndexStore, build_index
 from backend.ml.popularity import bayesian_average
-from backend.ml.scoring import Catalogue, ContentMatrices, ModelBundle, ScoringContext
+from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.svd import SVDParams
 from backend.ml.text_encoder import TextEncoder
-from backend.ml.training import TrainParams, load_bundle, save_bundle, train_bundle
+from backend.ml.training import TrainParams, train_hybrid
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,10 @@ class RecommenderRuntime:
         self.model_store.clean_temp()
         self.index_store.store.clean_temp()
         self.events = RuntimeEvents()
-        self.bundle: ModelBundle | None = None
+        self.bundle: HybridRecommender | None = None
         self.index: EmbeddingIndex | None = None
         self._catalogue: Catalogue | None = None
-        self._context_cache: dict[str, ScoringContext] = {}
+        self._context_cache: dict[str, HybridRecommender] = {}
         self._content_cache: tuple[str, ContentMatrices] | None = None
         self._lock = threading.RLock()
         self._last_check = 0.0
@@ -98,7 +99,7 @@ class RecommenderRuntime:
 
     def _load_bundle_if_newer(self) -> None:
         current = self.bundle.version if self.bundle is not None else None
-        loaded = self.model_store.load(load_bundle, loaded_version=current)
+        loaded = self.model_store.load(HybridRecommender.load, loaded_version=current)
         if loaded is None:
             return
         bundle = loaded.value
@@ -153,7 +154,8 @@ class RecommenderRuntime:
         self._content_cache = (key, content)
         return content
 
-    def context(self, db: Session) -> ScoringContext | None:
+    def context(self, db: Session) -> HybridRecommender | None:
+        """The current hybrid bound to the current catalogue and index (None before training)."""
         self.maybe_reload()
         bundle = self.bundle
         if bundle is None:
@@ -163,7 +165,7 @@ class RecommenderRuntime:
         key = f"{bundle.version}|{catalogue.version}|{content.version if content else ''}"
         ctx = self._context_cache.get(key)
         if ctx is None:
-            ctx = ScoringContext(bundle, catalogue, content)
+            ctx = bundle.bind(catalogue, content)
             with self._lock:
                 self._context_cache = {key: ctx}
         return ctx
@@ -323,7 +325,7 @@ class RecommenderRuntime:
         finally:
             self.building_index = False
 
-    def train(self, db: Session) -> ModelBundle:
+    def train(self, db: Session) -> HybridRecommender:
         started = time.perf_counter()
         self.training = True
         try:
@@ -333,10 +335,8 @@ class RecommenderRuntime:
             catalogue = self.catalogue(db)
             self._load_index_if_newer()
             content = self.content_for(catalogue)
-            bundle = train_bundle(interactions, catalogue, content, self.train_params())
-            self.model_store.publish(
-                lambda d: save_bundle(bundle, d), bundle.version, verify=load_bundle
-            )
+            bundle = train_hybrid(interactions, catalogue, content, self.train_params())
+            self.model_store.publish(bundle.save, bundle.version, verify=HybridRecommender.load)
             with self._lock:
                 self.bundle = bundle
                 self._context_cache.clear()

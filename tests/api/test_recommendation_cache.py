@@ -1,0 +1,111 @@
+"""The recommendations endpoint through the cache: same bytes as uncached, invalidated by ratings,
+counted in /metrics; against the in-process LRU and, when TEST_REDIS_URL is set, Redis."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.api.presenters import served_recommendations_json
+from backend.config import get_settings
+from backend.database import SessionLocal
+from backend.main import create_app
+from backend.models import User
+from backend.services import recommendations as recommendation_service
+from backend.services.impressions import REQUEST_ID_PLACEHOLDER
+from tests.helpers import register_and_login
+
+BACKENDS = ["local"] + (["redis"] if os.environ.get("TEST_REDIS_URL") else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def cached_client(request, loaded):
+    redis_url = os.environ["TEST_REDIS_URL"] if request.param == "redis" else ""
+    settings = get_settings().model_copy(update={"redis_url": redis_url})
+    app = create_app(settings, runtime=loaded)
+    app.state.recommendation_cache.clear()
+    with TestClient(app) as client:
+        yield client, app.state.recommendation_cache
+    app.state.recommendation_cache.clear()
+
+
+def _body(reply) -> bytes:
+    """The response body with its own request id (unique per response) put back to the
+    placeholder the cached body holds."""
+    request_id = reply.headers["X-Request-ID"].encode()
+    return reply.content.replace(request_id, REQUEST_ID_PLACEHOLDER.encode())
+
+
+def _without_request_ids(items: list[dict]) -> list[dict]:
+    return [{k: v for k, v in item.items() if k != "request_id"} for item in items]
+
+
+def _rate_some(client, headers, movie_ids=(1, 2, 3, 6)):
+    for movie_id in movie_ids:
+        reply = client.put(f"/movies/{movie_id}/rating", json={"rating": 5}, headers=headers)
+        assert reply.status_code == 200, reply.text
+
+
+@pytest.mark.parametrize("use_embeddings", ["true", "false"])
+def test_cached_answer_is_byte_for_byte_the_uncached_one(cached_client, loaded, use_embeddings):
+    client, cache = cached_client
+    headers = register_and_login(client, "cachey")
+    _rate_some(client, headers)
+    url = f"/movies/recommendations?limit=7&use_embeddings={use_embeddings}"
+    first = client.get(url, headers=headers)
+    assert first.status_code == 200 and first.headers["content-type"] == "application/json"
+    hits = cache.hits
+    second = client.get(url, headers=headers)
+    assert cache.hits == hits + 1
+    assert _body(second) == _body(first)
+    with SessionLocal() as db:
+        caller = db.query(User).filter_by(username="cachey").one()
+        recs = recommendation_service.for_user(
+            db, loaded, caller, None, 7, use_embeddings == "true"
+        )
+        assert served_recommendations_json(recs) == _body(second)
+    assert [m["id"] for m in second.json()] == [r.movie.id for r in recs]
+
+
+def test_a_new_rating_or_delete_is_never_answered_from_the_cache(cached_client):
+    client, cache = cached_client
+    headers = register_and_login(client, "rater")
+    _rate_some(client, headers)
+    url = "/movies/recommendations?limit=10&use_embeddings=false"
+    before = client.get(url, headers=headers).json()
+    top = before[0]["id"]
+    misses = cache.misses
+    client.put(f"/movies/{top}/rating", json={"rating": 1}, headers=headers)
+    after = client.get(url, headers=headers).json()
+    assert cache.misses == misses + 1
+    assert top not in [m["id"] for m in after]
+    client.delete(f"/movies/{top}/rating", headers=headers)
+    again = client.get(url, headers=headers).json()
+    assert cache.misses == misses + 2
+    assert _without_request_ids(again) == _without_request_ids(before)
+
+
+def test_other_users_lists_stay_forbidden_even_when_cached(cached_client):
+    client, _ = cached_client
+    owner = register_and_login(client, "owner")
+    _rate_some(client, owner)
+    assert client.get("/movies/recommendations", headers=owner).status_code == 200
+    with SessionLocal() as db:
+        owner_id = db.query(User).filter_by(username="owner").one().id
+    other = register_and_login(client, "nosy")
+    reply = client.get(f"/movies/recommendations?user_id={owner_id}", headers=other)
+    assert reply.status_code == 403
+
+
+def test_metrics_count_hits_and_misses(cached_client):
+    client, _ = cached_client
+    headers = register_and_login(client, "counted")
+    _rate_some(client, headers)
+    for _ in range(3):
+        client.get("/movies/recommendations?use_embeddings=false", headers=headers)
+    text = client.get("/metrics").text
+    hits = [line for line in text.splitlines() if line.startswith("recommendation_cache_requests")]
+    assert any('result="hit"' in line and not line.endswith(" 0.0") for line in hits), hits
+    assert any('result="miss"' in line for line in hits), hits

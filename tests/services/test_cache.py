@@ -1,0 +1,84 @@
+"""The recommendation cache backends: LRU bounds, TTL, ratings versions; Redis when available."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from backend.config import Settings
+from backend.services.cache import DisabledCache, LocalCache, RedisCache, make_cache
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
+needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TEST_REDIS_URL not set (CI starts Redis)")
+
+
+def test_local_cache_is_a_bounded_lru():
+    cache = LocalCache(ttl_seconds=60, max_entries=2)
+    cache.put("a", b"1")
+    cache.put("b", b"2")
+    assert cache.get("a") == b"1"  # "a" is now the most recently used
+    cache.put("c", b"3")
+    assert cache.get("b") is None
+    assert (cache.get("a"), cache.get("c")) == (b"1", b"3")
+    assert len(cache) == 2
+
+
+def test_local_cache_entries_expire():
+    cache = LocalCache(ttl_seconds=0.05, max_entries=10)
+    cache.put("a", b"1")
+    time.sleep(0.1)
+    assert cache.get("a") is None
+
+
+def test_lookup_counts_hits_and_misses():
+    cache = LocalCache(ttl_seconds=60, max_entries=10)
+    assert cache.lookup("k") is None
+    cache.store("k", b"v")
+    assert cache.lookup("k") == b"v"
+    assert cache.lookup(None) is None  # not cacheable: neither a hit nor a miss
+    assert (cache.hits, cache.misses, cache.hit_rate) == (1, 1, 0.5)
+
+
+def test_disabled_cache_never_keeps_anything():
+    cache = DisabledCache()
+    cache.store("k", b"v")
+    assert cache.lookup("k") is None
+
+
+def test_ratings_version_moves_on_every_bump():
+    cache = LocalCache(ttl_seconds=60, max_entries=10)
+    assert cache.ratings_version(7) == 0
+    cache.bump_ratings_version(7)
+    cache.bump_ratings_version(7)
+    assert (cache.ratings_version(7), cache.ratings_version(8)) == (2, 0)
+
+
+def test_make_cache_follows_settings():
+    assert isinstance(make_cache(Settings(recommendation_cache=False)), DisabledCache)
+    local = make_cache(Settings(recommendation_cache_max_entries=5))
+    assert isinstance(local, LocalCache) and local.max_entries == 5
+    assert isinstance(make_cache(Settings(redis_url="redis://127.0.0.1:1/0")), RedisCache)
+
+
+def test_unreachable_redis_degrades_to_computing():
+    cache = RedisCache("redis://127.0.0.1:1/0", ttl_seconds=60)
+    assert cache.ratings_version(1) is None
+    assert cache.lookup("k") is None
+    cache.store("k", b"v")  # logged, not raised
+    cache.bump_ratings_version(1)
+
+
+@needs_redis
+def test_redis_cache_is_shared_between_clients():
+    one, two = RedisCache(REDIS_URL, ttl_seconds=60), RedisCache(REDIS_URL, ttl_seconds=60)
+    one.clear()
+    one.store("k", b"v")
+    assert two.lookup("k") == b"v"
+    before = two.ratings_version(42)
+    one.bump_ratings_version(42)
+    assert two.ratings_version(42) == before + 1
+    assert two.client.ttl("movierec:k") <= 60
+    one.clear()
+    assert two.get("k") is None
