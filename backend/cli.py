@@ -1,6 +1,9 @@
-"""Command line: `python -m backend.cli COMMAND` (also installed as `movierec`).
+"""Command line for the movie recommender: `.venv/bin/python -m backend.cli COMMAND` (also
+installed as `movierec`).
 
-Errors are reported in one line on stderr with a non-zero exit code, never as a traceback.
+Progress goes to stderr (a line per step, bars with real counts for long loops) and each command
+ends with one summary line on stdout. Errors are one line on stderr with a non-zero exit code,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +12,9 @@ import argparse
 import getpass
 import logging
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from backend.config import get_settings
@@ -18,6 +24,16 @@ def one_line(exc: BaseException) -> str:
     """The first line of an error (SQLAlchemy appends help links on further lines)."""
     lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+@contextmanager
+def step(label: str, number: str = "") -> Iterator[None]:
+    """Announce a step on stderr before it starts and say how long it took when it ends."""
+    prefix = f"[{number}] " if number else ""
+    print(f"{prefix}{label}...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    yield
+    print(f"{prefix}{label}: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
 
 def migrate(_: argparse.Namespace | None = None) -> None:
@@ -46,7 +62,7 @@ def import_movielens_cmd(args: argparse.Namespace) -> None:
     from backend.services.importer import import_movielens
 
     settings = get_settings()
-    with SessionLocal() as db:
+    with step(f"importing {args.directory}"), SessionLocal() as db:
         stats = import_movielens(
             db,
             Path(args.directory),
@@ -63,7 +79,7 @@ def prepare(_: argparse.Namespace) -> None:
     from backend.services.catalog import prepare_default_catalog
 
     migrate()
-    with SessionLocal() as db:
+    with step("checking the catalogue (imports the default one if empty)"), SessionLocal() as db:
         stats = prepare_default_catalog(db, get_settings())
     print(stats.summary() if stats else "catalogue already present: nothing imported")
 
@@ -84,10 +100,11 @@ def create_admin(args: argparse.Namespace) -> None:
 def train(_: argparse.Namespace) -> None:
     from backend.database import SessionLocal
     from backend.jobs.locks import job_lock
-    from backend.ml.runtime import get_runtime
+    from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
-    with job_lock(runtime.settings.locks_dir, wait_seconds=3600), SessionLocal() as db:
+    label = "training SVD, item model and blend (1-2 min on ml-latest-small)"
+    with step(label), job_lock(runtime.settings.locks_dir, wait_seconds=3600), SessionLocal() as db:
         bundle = runtime.train(db)
     print(
         f"models {bundle.version}: {bundle.meta['n_ratings']} ratings, held-out SVD RMSE "
@@ -98,10 +115,11 @@ def train(_: argparse.Namespace) -> None:
 def build_index(args: argparse.Namespace) -> None:
     from backend.database import SessionLocal
     from backend.jobs.locks import job_lock
-    from backend.ml.runtime import get_runtime
+    from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
-    with job_lock(runtime.settings.locks_dir, wait_seconds=3600), SessionLocal() as db:
+    label = "building the embedding index (loads the text model, then encodes new movies)"
+    with step(label), job_lock(runtime.settings.locks_dir, wait_seconds=3600), SessionLocal() as db:
         report = runtime.build_index(db, max_movies=args.max_movies, progress=True)
     s = report.stats
     print(
@@ -122,13 +140,42 @@ def tmdb_enrich(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="movierec", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=migrate)
-    p = sub.add_parser("import-movielens", help="import a MovieLens directory")
-    p.add_argument("directory")
-    p.add_argument("--metadata", type=Path, help="TMDB-style CSV joined by movieId or tmdbId")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m backend.cli",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `python -m backend.cli COMMAND --help` for one command's options.\n"
+        "Settings (DATABASE_URL, DATA_DIR, ...) come from the environment or .env; see "
+        ".env.example.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, summary: str, description: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=summary, description=description)
+        p.set_defaults(func=func)
+        return p
+
+    command(
+        "migrate",
+        migrate,
+        "apply database migrations",
+        "Bring the database (DATABASE_URL) to the newest schema with Alembic.",
+    )
+    p = command(
+        "import-movielens",
+        import_movielens_cmd,
+        "import a MovieLens directory",
+        "Import movies, users and ratings from a MovieLens ml-latest(-small) or ml-100k "
+        "directory. Re-running adds nothing; a malformed file stops with one line naming the "
+        "file and line and leaves the database as it was.",
+    )
+    p.add_argument("directory", help="folder with movies.csv + ratings.csv, or ml-100k's u.item")
+    p.add_argument(
+        "--metadata",
+        type=Path,
+        help="TMDB-style CSV (overview, votes, ...) joined by movieId or tmdbId",
+    )
     p.add_argument(
         "--posters",
         action="append",
@@ -136,22 +183,49 @@ def main(argv: list[str] | None = None) -> int:
         help="poster images named <tmdbId>.jpg or <movieId>.jpg (repeatable; add "
         "':movie' or ':tmdb' to force the key)",
     )
-    p.set_defaults(func=import_movielens_cmd)
-    sub.add_parser(
-        "prepare", help="migrate and import the default catalogue if empty"
-    ).set_defaults(func=prepare)
-    p = sub.add_parser("create-admin", help="create an admin or promote a user")
-    p.add_argument("username")
-    p.add_argument("--email")
-    p.add_argument("--password", help="prompted for when omitted")
-    p.set_defaults(func=create_admin)
-    sub.add_parser("train", help="train SVD, item model and blend weights").set_defaults(func=train)
-    p = sub.add_parser("build-index", help="build or update the embedding index")
-    p.add_argument("--max-movies", type=int)
-    p.set_defaults(func=build_index)
-    p = sub.add_parser("tmdb-enrich", help="fill metadata and posters from TMDB (needs a key)")
-    p.add_argument("--limit", type=int)
-    p.set_defaults(func=tmdb_enrich)
+    command(
+        "prepare",
+        prepare,
+        "migrate and import the default catalogue if empty",
+        "Migrate, then import the default catalogue when the database has no movies: "
+        "CATALOG_DIR when set, ../shared/data when present, otherwise a checked download.",
+    )
+    p = command(
+        "create-admin",
+        create_admin,
+        "create an admin or promote a user",
+        "Create an admin account, or make an existing user an admin and reset its password.",
+    )
+    p.add_argument("username", help="the admin's login name")
+    p.add_argument("--email", help="needed when the user does not exist yet")
+    p.add_argument("--password", help="prompted for when omitted (at least 8 characters)")
+    command(
+        "train",
+        train,
+        "train SVD, item model and blend weights",
+        "Train the collaborative models on every rating in the database and publish them; "
+        "running servers load the new version by themselves.",
+    )
+    p = command(
+        "build-index",
+        build_index,
+        "build or update the embedding index",
+        "Encode new or changed movies (text, and posters when pretrained ResNet50 weights are "
+        "configured), reuse the rest, and publish the index; running servers pick it up.",
+    )
+    p.add_argument("--max-movies", type=int, metavar="N", help="index only the first N movies")
+    p = command(
+        "tmdb-enrich",
+        tmdb_enrich,
+        "fill metadata and posters from TMDB (needs a key)",
+        "Fetch missing overviews, votes and posters from TMDB (needs TMDB_API_KEY).",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="enrich at most N movies")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

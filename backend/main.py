@@ -21,12 +21,12 @@ from backend.config import Settings, get_settings
 from backend.database import SessionLocal
 from backend.jobs.scheduler import create_scheduler
 from backend.jobs.tasks import startup_job
-from backend.ml.runtime import RecommenderRuntime, get_runtime
 from backend.observability import REGISTRY, REQUEST_LATENCY, RuntimeCollector
 from backend.services.cache import make_cache
 from backend.services.embeddings import index_status
 from backend.services.impressions import ImpressionRecorder
 from backend.services.login_throttle import LoginThrottle
+from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.database import get_db
-from backend.ml.runtime import RecommenderRuntime
 from backend.models import User
 from backend.security import TokenError, decode_access_token
 from backend.services.cache import RecommendationCache
 from backend.services.impressions import ImpressionRecorder
+from backend.services.recommender_runtime import RecommenderRuntime
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 

@@ -40,6 +40,7 @@ def recommendation_out(rec: Recommendation) -> RecommendedMovie:
         reason=rec.reason,
         method=rec.method,
         fallback=rec.fallback,
+        predicted_rating=rec.predicted_rating,
     )
 
 

@@ -326,11 +326,11 @@ class _InvalidIndex(Exception):
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
-    if not enabled:
+    if not enabled or total == 0:  # nothing to encode: no empty "0movie" bar
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="movie")
+    return tqdm(total=total, desc=desc, unit=" movies")
 
 
 def build_index(

@@ -28,8 +28,8 @@ from backend.models.base import utcnow
 from backend.observability import IMPRESSIONS, IMPRESSIONS_DROPPED
 
 if TYPE_CHECKING:
-    from backend.ml.runtime import RecommenderRuntime
     from backend.services.experiments import ServePlan
+    from backend.services.recommender_runtime import RecommenderRuntime
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from backend.ml.recommender import Method, MovieRecommender, Recommendation
-from backend.ml.runtime import RecommenderRuntime
 from backend.models import User
 from backend.observability import RECOMMENDATION_LATENCY
 from backend.services.cache import RecommendationCache
 from backend.services.errors import ForbiddenError
 from backend.services.movies import get_movie
+from backend.services.recommender_runtime import RecommenderRuntime
 from backend.services.users import get_user
 
 

@@ -32,8 +32,8 @@ def replay_setup(tmp_path_factory):
     """A generated catalogue split into training and held-out ratings; the service is trained
     on the training part only."""
     from backend.main import create_app
-    from backend.ml.runtime import RecommenderRuntime, reset_runtime
     from backend.services.importer import import_movielens
+    from backend.services.recommender_runtime import RecommenderRuntime, reset_runtime
 
     source = write_catalogue(tmp_path_factory.mktemp("source"), n_movies=120, n_users=240, seed=7)
     train = tmp_path_factory.mktemp("train")
