@@ -100,7 +100,7 @@ def create_admin(args: argparse.Namespace) -> None:
 def train(_: argparse.Namespace) -> None:
     from backend.database import SessionLocal
     from backend.jobs.locks import job_lock
-    from backend.ml.runtime import get_runtime
+    from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
     label = "training SVD, item model and blend (1-2 min on ml-latest-small)"
@@ -115,7 +115,7 @@ def train(_: argparse.Namespace) -> None:
 def build_index(args: argparse.Namespace) -> None:
     from backend.database import SessionLocal
     from backend.jobs.locks import job_lock
-    from backend.ml.runtime import get_runtime
+    from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
     label = "building the embedding index (loads the text model, then encodes new movies)"

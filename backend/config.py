@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     recommendation_cache_max_entries: int = Field(default=20_000, ge=1)
     redis_url: str = ""
 
+    # --- experiments and feedback ------------------------------------------------------------
+    # A rating counts for the most recent list that showed the movie within this window.
+    attribution_window_hours: float = Field(default=24.0, gt=0)
+    impression_flush_seconds: float = Field(default=0.2, gt=0)
+    impression_batch_size: int = Field(default=500, ge=1)
+    impression_queue_max: int = Field(default=100_000, ge=1)
+
     @field_validator("cors_origins", "catalog_posters_dirs", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

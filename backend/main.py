@@ -16,16 +16,17 @@ from threadpoolctl import threadpool_limits
 
 from backend import __version__
 from backend.api.errors import install_error_handlers
-from backend.api.routes import admin, auth, embeddings, health, movies, users
+from backend.api.routes import admin, auth, embeddings, events, experiments, health, movies, users
 from backend.config import Settings, get_settings
 from backend.database import SessionLocal
 from backend.jobs.scheduler import create_scheduler
 from backend.jobs.tasks import startup_job
-from backend.ml.runtime import RecommenderRuntime, get_runtime
 from backend.observability import REGISTRY, REQUEST_LATENCY, RuntimeCollector
 from backend.services.cache import make_cache
 from backend.services.embeddings import index_status
+from backend.services.impressions import ImpressionRecorder
 from backend.services.login_throttle import LoginThrottle
+from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def create_app(
         )
         rt = runtime or get_runtime(settings)
         app.state.runtime = rt
+        app.state.impressions.start()
         collector = RuntimeCollector(rt, _status_for_metrics(rt))
         REGISTRY.register(collector)
         scheduler = None
@@ -72,6 +74,7 @@ def create_app(
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             REGISTRY.unregister(collector)
+            app.state.impressions.close()
             if blas_limit is not None:
                 blas_limit.restore_original_limits()
 
@@ -83,6 +86,12 @@ def create_app(
         settings.login_lockout_seconds,
     )
     app.state.recommendation_cache = make_cache(settings)
+    app.state.impressions = ImpressionRecorder(
+        SessionLocal,
+        flush_seconds=settings.impression_flush_seconds,
+        batch_size=settings.impression_batch_size,
+        max_queue=settings.impression_queue_max,
+    )
     if runtime is not None:
         app.state.runtime = runtime
     if settings.cors_origins:
@@ -111,7 +120,9 @@ def create_app(
         movies.router,
         users.router,
         embeddings.router,
+        events.router,
         admin.router,
+        experiments.router,
         health.router,
     ):
         app.include_router(router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
@@ -24,6 +25,40 @@ RECOMMENDATION_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
 LOGIN_FAILURES = Counter("login_failures_total", "Failed login attempts", registry=REGISTRY)
+# Online feedback. `experiment` is "none" and `variant` the method when no experiment runs.
+IMPRESSIONS = Counter(
+    "recommendation_impressions_total",
+    "Recommendation lists written to the impression log",
+    ["experiment", "variant"],
+    registry=REGISTRY,
+)
+IMPRESSIONS_DROPPED = Counter(
+    "recommendation_impressions_dropped_total",
+    "Impressions not recorded (queue full or the write failed)",
+    ["reason"],
+    registry=REGISTRY,
+)
+CLICKS = Counter(
+    "recommendation_clicks_total",
+    "Clicks on recommended movies",
+    ["experiment", "variant"],
+    registry=REGISTRY,
+)
+CONVERSIONS = Counter(
+    "recommendation_conversions_total",
+    "Ratings of 4 stars or more attributed to a recommendation list",
+    ["experiment", "variant"],
+    registry=REGISTRY,
+)
+FEEDBACK_EVENTS = Counter(
+    "feedback_events_total", "Feedback events accepted by kind", ["kind"], registry=REGISTRY
+)
+FEEDBACK_REJECTED = Counter(
+    "feedback_events_rejected_total",
+    "Feedback events refused by reason",
+    ["reason"],
+    registry=REGISTRY,
+)
 _STARTED = Gauge("process_started_at_seconds", "Service start time", registry=REGISTRY)
 _STARTED.set(time.time())
 
@@ -72,6 +107,23 @@ class RuntimeCollector:
             "embedding_index_built_at_seconds",
             "Unix time the current index was built",
             value=built or 0.0,
+        )
+        trained_at = self.runtime.bundle.meta.get("trained_at") if self.runtime.bundle else None
+        yield GaugeMetricFamily(
+            "model_trained_at_seconds",
+            "Unix time the served model bundle was trained (0: none)",
+            value=datetime.fromisoformat(trained_at).timestamp() if trained_at else 0.0,
+        )
+        settings = self.runtime.settings
+        yield GaugeMetricFamily(
+            "model_retrain_schedule_seconds",
+            "Configured retraining interval",
+            value=settings.svd_retrain_hours * 3600,
+        )
+        yield GaugeMetricFamily(
+            "embedding_index_rebuild_schedule_seconds",
+            "Configured index rebuild interval",
+            value=settings.embedding_rebuild_hours * 3600,
         )
         info = InfoMetricFamily("model_versions", "Versions of the models being served")
         bundle = self.runtime.bundle

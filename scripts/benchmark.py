@@ -1429,7 +1429,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from backend.config import get_settings
     from backend.database import SessionLocal
-    from backend.ml.runtime import get_runtime
+    from backend.services.recommender_runtime import get_runtime
 
     settings = get_settings()
     runtime = get_runtime(settings)

@@ -205,8 +205,8 @@ def section_rebuild(settings, reps: int) -> dict:  # noqa: ANN001
     from backend.database import make_engine
     from backend.ml import data as ml_data
     from backend.ml.index_store import IndexStore, build_index, content_hash
-    from backend.ml.runtime import RecommenderRuntime
     from backend.ml.text_encoder import TextEncoder
+    from backend.services.recommender_runtime import RecommenderRuntime
 
     tmp, data, db_url = copy_data_dir(settings, "movierec-bench-rebuild-")
     try:

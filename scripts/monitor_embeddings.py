@@ -146,6 +146,7 @@ def collect(db, runtime, n_users: int = 50, n_samples: int = 5) -> dict:  # noqa
             "title": r.movie.title,
             "vote_average": round(float(r.movie.vote_average or 0.0), 2),
             "score": round(r.score, 4),
+            "predicted_rating": r.predicted_rating,
             "reason": r.reason,
             "method": r.method,
             "fallback": r.fallback,
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None, runtime=None, session_factory=None) -> i
         if session_factory is None:
             from backend.database import SessionLocal as session_factory
         if runtime is None:
-            from backend.ml.runtime import get_runtime
+            from backend.services.recommender_runtime import get_runtime
 
             runtime = get_runtime()
         with session_factory() as db:

@@ -59,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     from backend.database import SessionLocal
     from backend.jobs.locks import job_lock
     from backend.ml.embedding_recommender import EmbeddingRecommender
-    from backend.ml.runtime import get_runtime
     from backend.services.catalog import is_empty, prepare_default_catalog
     from backend.services.importer import import_movielens
+    from backend.services.recommender_runtime import get_runtime
 
     started = time.perf_counter()
     settings = get_settings()

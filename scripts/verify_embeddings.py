@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from backend.database import SessionLocal
-        from backend.ml.runtime import get_runtime
+        from backend.services.recommender_runtime import get_runtime
 
         with SessionLocal() as db:
             problems = verify(db, get_runtime())

@@ -81,8 +81,8 @@ def catalogue_dir() -> Path:
 @pytest.fixture(scope="module")
 def loaded(catalogue_dir):
     """Catalogue imported, models trained and the index built; yields the runtime."""
-    from backend.ml.runtime import RecommenderRuntime, reset_runtime
     from backend.services.importer import import_movielens
+    from backend.services.recommender_runtime import RecommenderRuntime, reset_runtime
 
     clear_tables()
     settings = get_settings()

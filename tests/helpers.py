@@ -38,16 +38,19 @@ def write_catalogue(directory: Path, n_movies: int = 60, n_users: int = 40, seed
     rows = []
     for user_id in range(1, n_users + 1):
         liked = {GENRES[user_id % len(GENRES)], GENRES[(user_id * 3) % len(GENRES)]}
-        # People mostly watch what they like, as in real data; a few others for contrast.
+        # People mostly watch what they like, as in real data; a few others for contrast, in no
+        # particular order (timestamps follow it: the blend learns from each user's latest).
         liked_ids = [m[0] for m in movies if m[2] in liked]
         other_ids = [m[0] for m in movies if m[2] not in liked]
-        chosen = np.concatenate(
-            [
-                rng.choice(
-                    liked_ids, size=min(len(liked_ids), int(rng.integers(9, 16))), replace=False
-                ),
-                rng.choice(other_ids, size=int(rng.integers(2, 6)), replace=False),
-            ]
+        chosen = rng.permutation(
+            np.concatenate(
+                [
+                    rng.choice(
+                        liked_ids, size=min(len(liked_ids), int(rng.integers(9, 16))), replace=False
+                    ),
+                    rng.choice(other_ids, size=int(rng.integers(2, 6)), replace=False),
+                ]
+            )
         )
         for movie_id in chosen:
             genre = movies[movie_id - 1][2]

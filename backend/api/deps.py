@@ -1,4 +1,5 @@
-"""Request dependencies as Annotated aliases: SessionDep, CurrentUser, AdminUser, SettingsDep."""
+"""Request dependencies as Annotated aliases: SessionDep, CurrentUser, AdminUser, SettingsDep,
+RuntimeDep, ImpressionRecorderDep."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.database import get_db
-from backend.ml.runtime import RecommenderRuntime
 from backend.models import User
 from backend.security import TokenError, decode_access_token
 from backend.services.cache import RecommendationCache
+from backend.services.impressions import ImpressionRecorder
+from backend.services.recommender_runtime import RecommenderRuntime
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
@@ -30,10 +32,15 @@ def get_cache_dep(request: Request) -> RecommendationCache:
     return request.app.state.recommendation_cache
 
 
+def get_impression_recorder(request: Request) -> ImpressionRecorder:
+    return request.app.state.impressions
+
+
 SessionDep = Annotated[Session, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RuntimeDep = Annotated[RecommenderRuntime, Depends(get_runtime_dep)]
 CacheDep = Annotated[RecommendationCache, Depends(get_cache_dep)]
+ImpressionRecorderDep = Annotated[ImpressionRecorder, Depends(get_impression_recorder)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

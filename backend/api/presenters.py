@@ -6,7 +6,9 @@ from pydantic import TypeAdapter
 
 from backend.ml.recommender import Recommendation
 from backend.models import Movie
+from backend.schemas.experiments import ServedRecommendation
 from backend.schemas.movies import MovieOut, RecommendedMovie
+from backend.services.impressions import REQUEST_ID_PLACEHOLDER
 
 
 def movie_out(movie: Movie) -> dict:
@@ -38,12 +40,21 @@ def recommendation_out(rec: Recommendation) -> RecommendedMovie:
         reason=rec.reason,
         method=rec.method,
         fallback=rec.fallback,
+        predicted_rating=rec.predicted_rating,
     )
 
 
-_RECOMMENDATION_LIST = TypeAdapter(list[RecommendedMovie])
+_SERVED_LIST = TypeAdapter(list[ServedRecommendation])
 
 
-def recommendations_json(recs: list[Recommendation]) -> bytes:
-    """The response body of a recommendations list (what the cache keeps)."""
-    return _RECOMMENDATION_LIST.dump_json([recommendation_out(r) for r in recs])
+def served_recommendations_json(recs: list[Recommendation]) -> bytes:
+    """The response body of a recommendations list (what the cache keeps), with a placeholder
+    request id on each item that `impressions.record_served` swaps for the response's own."""
+    return _SERVED_LIST.dump_json(
+        [
+            ServedRecommendation(
+                **recommendation_out(r).model_dump(), request_id=REQUEST_ID_PLACEHOLDER
+            )
+            for r in recs
+        ]
+    )

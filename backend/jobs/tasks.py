@@ -6,7 +6,7 @@ import logging
 
 from backend.database import SessionLocal
 from backend.jobs.locks import JobBusy, job_lock
-from backend.ml.runtime import RecommenderRuntime, get_runtime
+from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ WARM_SIGNALS = (
     "svd",
     "item_item",
     "popularity",
+    "trending",
     "metadata_popularity",
     "content_text",
     "content_image",
@@ -42,19 +43,27 @@ def standardise(values: np.ndarray) -> np.ndarray:
 
 
 def feature_matrix(
-    signals: dict[str, np.ndarray], is_cold: np.ndarray, names: list[str]
+    signals: dict[str, np.ndarray],
+    is_cold: np.ndarray,
+    names: list[str],
+    standardised: bool = False,
+    missing: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Columns in `names` order, standardised per user; cold columns only on cold movies."""
-    z = {name: standardise(values) for name, values in signals.items()}
+    """Columns in `names` order, standardised per user; cold columns only on cold movies.
+
+    `standardised` says the signals are z-scores already; a signal in `names` that is absent
+    takes `missing` (zeros: it neither helps nor hurts), or raises KeyError without it.
+    """
+    z = signals if standardised else {name: standardise(v) for name, v in signals.items()}
     cold = np.asarray(is_cold, dtype=np.float64)
     columns = []
     for name in names:
         if name == "cold":
             columns.append(cold)
-        elif name.startswith("cold_"):
-            columns.append(z[name[5:]] * cold)
-        else:
-            columns.append(z[name] * (1.0 - cold))
+            continue
+        base = name[5:] if name.startswith("cold_") else name
+        values = z[base] if base in z or missing is None else missing
+        columns.append(values * (cold if name.startswith("cold_") else 1.0 - cold))
     return np.column_stack(columns) if columns else np.zeros((len(cold), 0))
 
 
@@ -92,6 +101,7 @@ class BlendWeights:
             "svd": 0.3,
             "item_item": 1.0,
             "popularity": 0.5,
+            "trending": 0.2,
             "metadata_popularity": 0.2,
             "content_text": 0.3,
             "content_watch": 0.2,
@@ -186,17 +196,23 @@ def coordinate_ascent(
     k: int = 10,
     passes: int = 4,
     min_gain: float = 1e-4,
+    nonnegative: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """Weights that maximise pool NDCG@k, one coordinate at a time (RankLib-style).
 
     The largest starting weight stays fixed (the scale of the blend, which the logistic fit
     calibrated); every other weight moves in steps relative to it. A step is kept only when it
     gains at least `min_gain`, so noise in a small validation set does not pull the weights.
+    Weights marked `nonnegative` never go below zero.
     Returns (weights, ndcg at start, ndcg at the end).
     """
     w = np.array(start, dtype=np.float64)
     if w.size == 0:
         return w, 0.0, 0.0
+    floor = np.where(
+        np.zeros(w.size, bool) if nonnegative is None else np.asarray(nonnegative), 0.0, -np.inf
+    )
+    w = np.maximum(w, floor)
     fixed = int(np.argmax(np.abs(w)))
     scale = abs(w[fixed]) or 1.0
     if w[fixed] == 0:
@@ -211,7 +227,7 @@ def coordinate_ascent(
             for step in steps:
                 for sign in (1.0, -1.0):
                     trial = w.copy()
-                    trial[j] += sign * step
+                    trial[j] = max(trial[j] + sign * step, floor[j])
                     value = pool_ndcg(features, hits, n_relevant, trial, k)
                     if value > best + min_gain:
                         best, w, improved = value, trial, True

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from backend.ml.base import Recommender, UserHistory
+from backend.ml.interactions import Interactions
+from backend.ml.scoring import Catalogue, ContentMatrices
 
 
 def profile_weights(ratings: np.ndarray, user_mean: float | None = None) -> np.ndarray:
@@ -45,3 +51,78 @@ def most_similar_rated(
         sims = np.where(liked[None, :], sims, -np.inf)
     best = np.argmax(sims, axis=1)
     return best, sims[np.arange(sims.shape[0]), best]
+
+
+class ContentModel(Recommender):
+    """Cosine of each movie's embedding with the user's profile over their rated movies.
+
+    `kind` "text" weighs rated movies by how much the user liked them (rating minus their mean),
+    "watch" counts every rated movie the same ("what they watch" predicts what people choose to
+    see next, notably new movies), "image" is "text" over poster embeddings. Nothing is learned
+    from ratings: the embeddings come from the index, aligned with the catalogue.
+    """
+
+    def __init__(self, kind: str, content: ContentMatrices | None = None) -> None:
+        if kind not in ("text", "watch", "image"):
+            raise ValueError(f"unknown content kind {kind!r}")
+        self.kind = kind
+        self.name = "content_" + kind
+        self.content = content
+        self.catalogue = None
+
+    @classmethod
+    def fit(  # type: ignore[override]
+        cls,
+        data: Interactions | None = None,  # noqa: ARG003 - content needs no ratings
+        kind: str = "text",
+        content: ContentMatrices | None = None,
+        catalogue: Catalogue | None = None,
+    ) -> ContentModel:
+        model = cls(kind, content)
+        return model.bind(catalogue) if catalogue is not None else model
+
+    @property
+    def ready(self) -> bool:
+        return self.content is not None and self._matrix is not None
+
+    def _align(self, catalogue: Catalogue) -> None:
+        c = self.content
+        image = self.kind == "image"
+        self._matrix = None if c is None else (c.image if image else c.text)
+        self._present = None if c is None else (c.has_image if image else c.has_text)
+
+    def profile(self, user: UserHistory) -> np.ndarray | None:
+        if not self.ready or len(user) == 0:
+            return None
+        ok = user.rows >= 0
+        ok[ok] = self._present[user.rows[ok]]
+        if not ok.any():
+            return None
+        weights = np.ones(len(user)) if self.kind == "watch" else profile_weights(user.ratings)
+        return user_profile(np.asarray(self._matrix[user.rows[ok]]), weights[ok])
+
+    def score(self, user: UserHistory) -> np.ndarray:
+        if not self.ready:
+            return np.zeros(len(self.catalogue.item_ids), dtype=np.float32)
+        return cosine_scores(self._matrix, self.profile(user))
+
+    def nearest_liked(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
+        """For each of `rows`, the index (into the user's history) of the liked movie whose
+        story is closest; -1 where none has an embedding."""
+        out = np.full(len(rows), -1)
+        if not self.ready or len(user) == 0:
+            return out
+        ok = user.rows >= 0
+        ok[ok] = self._present[user.rows[ok]]
+        if not ok.any():
+            return out
+        weights = profile_weights(user.ratings)
+        idx, _ = most_similar_rated(self._matrix[rows], self._matrix[user.rows[ok]], weights[ok])
+        return np.flatnonzero(ok)[idx]
+
+    def save(self, directory: Path) -> None:
+        """Nothing to write: the embeddings live in the index store."""
+
+    @classmethod
+    def load(cls, directory: Path) -> ContentModel:  # noqa: ARG003
+        return cls("text")

@@ -21,11 +21,15 @@ def _array(rows) -> np.ndarray:  # noqa: ANN001
 
 
 def load_interactions(db: Session) -> Interactions:
-    rows = db.execute(select(Rating.user_id, Rating.movie_id, Rating.rating)).all()
+    """Every rating, with when it was given (the blend learns from what users rated last)."""
+    rows = db.execute(
+        select(Rating.user_id, Rating.movie_id, Rating.rating, Rating.timestamp)
+    ).all()
     if not rows:
         return Interactions(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    arr = _array(rows)
-    return Interactions(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2])
+    arr = _array((u, m, r) for u, m, r, _ in rows)
+    times = np.array([t.timestamp() if t else 0.0 for *_, t in rows], dtype=np.float64)
+    return Interactions(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2], times)
 
 
 def catalogue_version(db: Session) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from backend.ml.recommender import MovieRecommender
-from backend.ml.runtime import BuildReport, RecommenderRuntime, get_runtime
 from backend.models import Movie
+from backend.services.recommender_runtime import BuildReport, RecommenderRuntime, get_runtime
 
 
 class EmbeddingRecommender:

@@ -9,16 +9,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Interactions:
-    """Parallel arrays of (user id, item id, rating) with raw (database) ids."""
+    """Parallel arrays of (user id, item id, rating) with raw (database) ids, and optionally
+    when each rating was given (seconds since the epoch)."""
 
     user_ids: np.ndarray
     item_ids: np.ndarray
     ratings: np.ndarray
+    timestamps: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.user_ids)
         if len(self.item_ids) != n or len(self.ratings) != n:
             raise ValueError("user_ids, item_ids and ratings must have the same length")
+        if self.timestamps is not None and len(self.timestamps) != n:
+            raise ValueError("timestamps must have one entry per rating")
 
     @classmethod
     def from_rows(cls, rows) -> Interactions:  # noqa: ANN001
@@ -29,8 +33,12 @@ class Interactions:
         return len(self.ratings)
 
     def subset(self, mask_or_index: np.ndarray) -> Interactions:
+        times = None if self.timestamps is None else self.timestamps[mask_or_index]
         return Interactions(
-            self.user_ids[mask_or_index], self.item_ids[mask_or_index], self.ratings[mask_or_index]
+            self.user_ids[mask_or_index],
+            self.item_ids[mask_or_index],
+            self.ratings[mask_or_index],
+            times,
         )
 
     def by_user(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:

@@ -1,5 +1,8 @@
 """Item-to-item model learned from who rated what (EASE: a closed-form ridge regression).
 
+Steck (2019): B = I - P diag(1 / diag P), P = (X^T X + l2 I)^-1, zero diagonal; a user's score for
+item j is sum over rated items i of B[i, j].
+
 It answers "people who watched these also watched", the strongest single top-N signal on
 MovieLens. The dense item-item matrix is pruned to each item's strongest neighbours and kept as a
 sparse matrix, so scoring a user is a sum of a few sparse rows.
@@ -13,22 +16,32 @@ from pathlib import Path
 import numpy as np
 from scipy import linalg, sparse
 
+from backend.ml.base import Recommender, UserHistory
 from backend.ml.ids import IdLookup
 from backend.ml.interactions import Interactions
+from backend.ml.scoring import Catalogue
 
 
 @dataclass
-class ItemItemModel:
+class ItemItemModel(Recommender):
     item_ids: np.ndarray
     weights: sparse.csr_matrix
     popularity: np.ndarray
 
+    name = "item_item"
+
     def __post_init__(self) -> None:
         self._lookup = IdLookup(self.item_ids)
+        self.catalogue = None
 
     @classmethod
-    def fit(
-        cls, data: Interactions, l2: float = 200.0, max_items: int = 10000, neighbours: int = 200
+    def fit(  # type: ignore[override]
+        cls,
+        data: Interactions,
+        l2: float = 200.0,
+        max_items: int = 10000,
+        neighbours: int = 200,
+        catalogue: Catalogue | None = None,
     ) -> ItemItemModel:
         items, item_index = np.unique(data.item_ids, return_inverse=True)
         counts = np.bincount(item_index, minlength=len(items)).astype(np.float64)
@@ -54,7 +67,8 @@ class ItemItemModel:
         weights = precision / (-np.diag(precision))
         weights[np.diag_indices_from(weights)] = 0.0
         pruned = _top_k_per_column(weights.astype(np.float32), neighbours)
-        return cls(item_ids=items[keep], weights=pruned, popularity=counts[keep])
+        model = cls(item_ids=items[keep], weights=pruned, popularity=counts[keep])
+        return model.bind(catalogue) if catalogue is not None else model
 
     def positions(self, item_ids: np.ndarray) -> np.ndarray:
         return self._lookup(item_ids)
@@ -92,6 +106,27 @@ class ItemItemModel:
         scores = self.score_model_items(rated_items, weights)
         target = self.positions(item_ids) if target_positions is None else target_positions
         return np.where(target >= 0, scores[np.maximum(target, 0)], 0.0)
+
+    # ---------------------------------------------------------------- Recommender interface
+    def _align(self, catalogue: Catalogue) -> None:
+        self._rows = self.positions(catalogue.item_ids)
+
+    def score(self, user: UserHistory) -> np.ndarray:
+        """Every rated movie votes with its row of B (ratings do not weigh: EASE is implicit)."""
+        if len(user) == 0:
+            return np.zeros(len(self._rows))
+        return self.score_items(user.item_ids, None, target_positions=self._rows)
+
+    def contributions(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
+        """(rated movies x `rows`) matrix of B[rated, row]: what each rated movie adds."""
+        src = self.positions(user.item_ids)
+        dst = self._rows[rows]
+        out = np.zeros((len(user), len(rows)))
+        ok_src, ok_dst = src >= 0, dst >= 0
+        if ok_src.any() and ok_dst.any():
+            block = self.weights[src[ok_src]][:, dst[ok_dst]].toarray()
+            out[np.ix_(np.flatnonzero(ok_src), np.flatnonzero(ok_dst))] = block
+        return out
 
     def save(self, directory: Path) -> None:
         sparse.save_npz(directory / "item_weights.npz", self.weights)

@@ -1,4 +1,8 @@
-"""MovieRecommender: SVD, content and hybrid recommendations for one user, in rank order."""
+"""MovieRecommender: the seed's facade, a thin database adapter over `HybridRecommender`.
+
+It reads the user's ratings, asks the current hybrid (or one of its signal models) to rank,
+and turns rows into movies with a truthful reason and the served rating prediction.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,17 @@ from sqlalchemy.orm import Session
 
 from backend.ml import data as ml_data
 from backend.ml.blender import mmr_rerank
-from backend.ml.content import cosine_scores, most_similar_rated, profile_weights
-from backend.ml.runtime import RecommenderRuntime, get_runtime
-from backend.ml.scoring import ScoringContext, UserSignals, top_n
+from backend.ml.content import cosine_scores
+from backend.ml.hybrid import Explanation, HybridRecommender
+from backend.ml.scoring import top_n
 from backend.models import Movie
+from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 
 Method = Literal["svd", "hybrid", "hybrid_no_embeddings", "content", "popularity"]
 COLD_USER_DIVERSITY = 0.3
+POPULAR_REASON = "Popular with viewers: highly rated by many people"
 
 
 @dataclass
@@ -29,6 +35,7 @@ class Recommendation:
     reason: str
     method: str
     fallback: bool = False
+    predicted_rating: float | None = None
 
 
 class MovieRecommender:
@@ -54,86 +61,52 @@ class MovieRecommender:
         self, user_id: int, n: int = 10, method: Method = "hybrid"
     ) -> list[Recommendation]:
         rated, ratings = ml_data.user_ratings(self.db, user_id)
-        ctx = self.runtime.context(self.db)
-        if ctx is None:
+        hybrid = self.runtime.context(self.db)
+        if hybrid is None:
             log.info("no trained model yet: %s falls back to the popularity prior", method)
             return self._popularity(rated, n, fallback=True, method=method)
-        if method == "svd":
-            return self._svd(ctx, user_id, rated, ratings, n)
-        if method == "content":
-            return self._content(ctx, rated, ratings, n)
-        if method == "popularity":
-            return self._popularity(rated, n, fallback=False, method=method)
-        return self._hybrid(ctx, user_id, rated, ratings, n, use_content=method == "hybrid")
-
-    def _svd(self, ctx: ScoringContext, user_id: int, rated, ratings, n) -> list[Recommendation]:
-        signals = ctx.user_signals(user_id, rated, ratings, use_content=False)
-        if signals.svd_source == "prior":
-            return self._popularity(rated, n, fallback=False, method="svd")
-        scores = signals.signals["svd"].copy()
-        unseen = ctx.svd_pos < 0
-        if unseen.any():
-            prior = self._prior_from_db(ctx.catalogue.item_ids)
-            scores[unseen] = prior[unseen]
-        picks = top_n(scores, n, signals.rated_positions)
-        reasons = [
-            "Not in the model yet: ranked by its popularity prior"
-            if unseen[p]
-            else f"Predicted {scores[p]:.1f} stars for you"
-            for p in picks
-        ]
-        return self._build(ctx, picks, scores, reasons, "svd")
-
-    def _hybrid(
-        self, ctx: ScoringContext, user_id: int, rated, ratings, n: int, use_content: bool
-    ) -> list[Recommendation]:
-        method = "hybrid" if use_content else "hybrid_no_embeddings"
-        fallback = False
-        if use_content and not ctx.has_text:
-            log.info("embedding index not ready: hybrid recommendations use the baseline blend")
-            use_content, fallback = False, True
-        if len(rated) == 0:
+        user = hybrid.user(user_id, rated, ratings)
+        use_content = method in ("hybrid", "content")
+        fallback = use_content and not hybrid.has_text
+        if fallback:
+            log.info("embedding index not ready: %s recommendations use the baseline", method)
+        if method == "popularity" or len(rated) == 0:
             return self._popularity(rated, n, fallback=fallback, method=method, varied=True)
-        signals = ctx.user_signals(user_id, rated, ratings, use_content=use_content)
-        bundle = ctx.bundle
-        weights = bundle.blend_with_content if use_content else bundle.blend_without_content
-        scores = ctx.blend(signals, weights)
-        strength = self.runtime.settings.diversity_lambda
-        pool = top_n(scores, max(n * 5, n) if strength > 0 else n, signals.rated_positions)
-        if strength > 0 and ctx.has_text:
-            pool = mmr_rerank(pool, scores[pool], ctx.content.text[pool], n, strength)
-        picks = pool[:n]
-        reasons, movies = self._reasons(ctx, signals, rated, ratings, picks)
-        return self._build(ctx, picks, scores, reasons, method, fallback, movies)
+        if method == "svd":
+            picks = hybrid.model("svd").rank(user, n, exclude=np.flatnonzero(hybrid.is_cold))
+            reasons = [Explanation("taste")] * len(picks)
+            scores = hybrid.model("svd").score(user)
+        elif method == "content" and not fallback:
+            model = hybrid.model("content_text")
+            scores = model.score(user)
+            picks = model.rank(user, n)
+            reasons = [Explanation("content", j) for j in model.nearest_liked(user, picks)]
+        else:
+            scores = hybrid.score(user, use_content)
+            picks = self._diversified(hybrid, scores, user.rows, n)
+            reasons = hybrid.explain(user, picks, use_content)
+        return self._build(hybrid, user, picks, scores, reasons, method, fallback)
 
-    def _content(self, ctx: ScoringContext, rated, ratings, n: int) -> list[Recommendation]:
-        if not ctx.has_text:
-            log.info("embedding index not ready: content recommendations fall back to popularity")
-            return self._popularity(rated, n, fallback=True, method="content")
-        signals = ctx.user_signals(None, rated, ratings, use_content=True)
-        if not signals.has_profile:
-            return self._popularity(rated, n, fallback=False, method="content", varied=True)
-        s = self.runtime.settings
-        scores = s.text_weight * signals.signals["content_text"]
-        if "content_image" in signals.signals:
-            scores = scores + s.image_weight * signals.signals["content_image"]
-        picks = top_n(scores, n, signals.rated_positions)
-        reasons, movies = self._reasons(ctx, signals, rated, ratings, picks)
-        return self._build(ctx, picks, scores, reasons, "content", movies=movies)
+    def _diversified(
+        self, hybrid: HybridRecommender, scores: np.ndarray, rated_rows: np.ndarray, n: int
+    ) -> np.ndarray:
+        strength = self.runtime.settings.diversity_lambda
+        if strength <= 0 or not hybrid.has_text:
+            return top_n(scores, n, rated_rows)
+        pool = top_n(scores, n * 5, rated_rows)
+        return mmr_rerank(pool, scores[pool], hybrid.content.text[pool], n, strength)
 
     def _popularity(
         self, rated: np.ndarray, n: int, *, fallback: bool, method: str, varied: bool = False
     ) -> list[Recommendation]:
         """Bayesian-average prior over the ratings table: trusts movies with many votes."""
         catalogue = self.runtime.catalogue(self.db)
-        ctx = self.runtime.context(self.db) if varied else None
-        scores = self._prior_from_db(catalogue.item_ids)
-        exclude = catalogue.positions(rated)
-        pool_size = n * 5 if varied else n
-        picks = top_n(scores, pool_size, exclude)
-        if varied and ctx is not None and ctx.has_text and len(picks) > n:
+        hybrid = self.runtime.context(self.db) if varied else None
+        scores = self.runtime.popularity_prior(self.db, catalogue)
+        picks = top_n(scores, n * 5 if varied else n, catalogue.positions(rated))
+        if varied and hybrid is not None and hybrid.has_text and len(picks) > n:
             picks = mmr_rerank(
-                picks, scores[picks], ctx.content.text[picks], n, COLD_USER_DIVERSITY
+                picks, scores[picks], hybrid.content.text[picks], n, COLD_USER_DIVERSITY
             )
         picks = picks[:n]
         movies = ml_data.movies_by_ids(self.db, catalogue.item_ids[picks].tolist())
@@ -143,109 +116,68 @@ class MovieRecommender:
             movie = by_id.get(int(catalogue.item_ids[p]))
             if movie is not None:
                 out.append(
-                    Recommendation(
-                        movie,
-                        float(scores[p]),
-                        "Popular with viewers: highly rated by many people",
-                        method,
-                        fallback,
-                    )
+                    Recommendation(movie, float(scores[p]), POPULAR_REASON, method, fallback)
                 )
         return out
 
-    # ------------------------------------------------------------ helpers
-    def _prior_from_db(self, item_ids: np.ndarray) -> np.ndarray:
-        catalogue = self.runtime.catalogue(self.db)
-        prior = self.runtime.popularity_prior(self.db, catalogue)
-        if len(item_ids) == len(catalogue.item_ids) and np.array_equal(
-            item_ids, catalogue.item_ids
-        ):
-            return prior
-        pos = catalogue.positions(item_ids)
-        return np.where(pos >= 0, prior[np.maximum(pos, 0)], float(np.median(prior)))
-
-    def _reasons(
-        self,
-        ctx: ScoringContext,
-        signals: UserSignals,
-        rated: np.ndarray,
-        ratings: np.ndarray,
-        picks: np.ndarray,
-    ) -> tuple[list[str], dict[int, Movie]]:
-        """A reason per pick, and the picked and named movies, loaded in one query."""
-        rated_pos = signals.rated_positions
-        weights = profile_weights(ratings) if len(ratings) else np.zeros(0)
-        best_idx = np.full(len(picks), -1)
-        if ctx.has_text and len(rated):
-            ok = rated_pos >= 0
-            if ok.any():
-                idx, _ = most_similar_rated(
-                    ctx.content.text[picks], ctx.content.text[rated_pos[ok]], weights[ok]
-                )
-                best_idx = np.flatnonzero(ok)[idx]
-        elif len(rated):
-            best_idx = self._item_item_explainer(ctx, rated, weights, picks)
-        named = {int(rated[j]) for j in best_idx if j >= 0}
-        wanted = ctx.catalogue.item_ids[picks].tolist()
-        movies = {m.id: m for m in ml_data.movies_by_ids(self.db, wanted + sorted(named))}
-        titles = {movie_id: movies[movie_id].title for movie_id in named if movie_id in movies}
-        reasons = []
-        for k, p in enumerate(picks):
-            if ctx.is_cold[p]:
-                reasons.append("New and close to your taste")
-            elif best_idx[k] >= 0:
-                j = best_idx[k]
-                stars = f"{ratings[j]:g} star" + ("" if ratings[j] == 1 else "s")
-                reasons.append(f"Because you rated {titles.get(int(rated[j]), 'a movie')} {stars}")
-            else:
-                reasons.append("Popular among viewers with similar taste")
-        return reasons, movies
-
-    @staticmethod
-    def _item_item_explainer(
-        ctx: ScoringContext, rated: np.ndarray, weights: np.ndarray, picks: np.ndarray
-    ) -> np.ndarray:
-        model = ctx.bundle.items
-        src = model.positions(rated)
-        dst = ctx.item_pos[picks]
-        out = np.full(len(picks), -1)
-        ok_src, ok_dst = src >= 0, dst >= 0
-        if not ok_src.any() or not ok_dst.any():
-            return out
-        block = model.weights[src[ok_src]][:, dst[ok_dst]].toarray()
-        block = np.where(weights[ok_src][:, None] >= 0, block, -np.inf)
-        best = np.argmax(block, axis=0)
-        has = np.isfinite(block[best, np.arange(block.shape[1])]) & (
-            block[best, np.arange(block.shape[1])] > 0
-        )
-        out[np.flatnonzero(ok_dst)[has]] = np.flatnonzero(ok_src)[best[has]]
-        return out
-
+    # ------------------------------------------------------------ reasons and movies
     def _build(
         self,
-        ctx: ScoringContext,
+        hybrid: HybridRecommender,
+        user,  # noqa: ANN001 - backend.ml.base.UserHistory
         picks: np.ndarray,
         scores: np.ndarray,
-        reasons: list[str],
+        reasons: list[Explanation],
         method: str,
         fallback: bool = False,
-        movies: dict[int, Movie] | None = None,
     ) -> list[Recommendation]:
-        ids = ctx.catalogue.item_ids[picks].tolist()
-        by_id = (
-            movies if movies is not None else {m.id: m for m in ml_data.movies_by_ids(self.db, ids)}
-        )
-        return [
-            Recommendation(by_id[i], float(scores[p]), reason, method, fallback)
-            for i, p, reason in zip(ids, picks, reasons, strict=True)
-            if i in by_id
-        ]
+        """Movies, reasons and predicted stars for the picks; movies loaded in one query."""
+        ids = hybrid.catalogue.item_ids[picks].tolist()
+        named = {int(user.item_ids[r.source]) for r in reasons if r.source >= 0}
+        by_id = {m.id: m for m in ml_data.movies_by_ids(self.db, ids + sorted(named))}
+        stars = hybrid.predicted_ratings(user, picks)
+        out = []
+        for k, (movie_id, p) in enumerate(zip(ids, picks, strict=True)):
+            if movie_id not in by_id:
+                continue
+            reason = self._reason(reasons[k], user, by_id)
+            predicted = None if np.isnan(stars[k]) else round(float(stars[k]), 1)
+            out.append(
+                Recommendation(
+                    by_id[movie_id], float(scores[p]), reason, method, fallback, predicted
+                )
+            )
+        return out
+
+    @staticmethod
+    def _reason(why: Explanation, user, movies: dict[int, Movie]) -> str:  # noqa: ANN001
+        title = None
+        if why.source >= 0:
+            movie = movies.get(int(user.item_ids[why.source]))
+            title = movie.title if movie else "a movie you rated"
+        if why.kind == "collaborative" and title:
+            rating = user.ratings[why.source]
+            stars = f"{rating:g} star" + ("" if rating == 1 else "s")
+            return f"Because you rated {title} {stars}"
+        if why.kind == "content" and title:
+            return f"Similar story to {title}"
+        if why.kind == "new":
+            return (
+                f"New in the catalogue, similar story to {title}"
+                if title
+                else ("New in the catalogue")
+            )
+        if why.kind == "trending":
+            return "Trending: many viewers rated it recently"
+        if why.kind == "taste":
+            return "Viewers with taste like yours rate it highly"
+        return POPULAR_REASON
 
     # ------------------------------------------------------------ similar movies
     def similar_movies(self, movie_id: int, n: int = 10) -> list[Recommendation]:
-        ctx = self.runtime.context(self.db)
+        hybrid = self.runtime.context(self.db)
         catalogue = self.runtime.catalogue(self.db)
-        content = ctx.content if ctx is not None else self.runtime.content_for(catalogue)
+        content = hybrid.content if hybrid is not None else self.runtime.content_for(catalogue)
         pos = int(catalogue.positions(np.array([movie_id]))[0])
         if content is None or pos < 0 or not content.has_text[pos]:
             return []

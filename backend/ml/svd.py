@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.ml.base import Recommender, UserHistory
 from backend.ml.ids import IdLookup
 from backend.ml.interactions import Interactions
+from backend.ml.scoring import Catalogue
 
 RATING_SCALE = (0.5, 5.0)
 # Ridge strength for fold-in: strong enough that 1-3 ratings give small, sane factors.
@@ -34,7 +36,7 @@ class SVDParams:
 
 
 @dataclass
-class SVDModel:
+class SVDModel(Recommender):
     global_mean: float
     user_ids: np.ndarray
     item_ids: np.ndarray
@@ -45,13 +47,19 @@ class SVDModel:
     reg: float = 0.02
     meta: dict = field(default_factory=dict)
 
+    name = "svd"
+
     def __post_init__(self) -> None:
         self._user_index = {int(u): k for k, u in enumerate(self.user_ids)}
         self._item_lookup = IdLookup(self.item_ids)
+        self.catalogue = None
 
     # ---------------------------------------------------------------- training
     @classmethod
-    def fit(cls, data: Interactions, params: SVDParams | None = None) -> SVDModel:
+    def fit(  # type: ignore[override]
+        cls, data: Interactions, params: SVDParams | None = None, catalogue: Catalogue | None = None
+    ) -> SVDModel:
+        """Train with scikit-surprise (`SVDModel.fit(data)`); bound to `catalogue` if given."""
         from surprise import SVD
 
         params = params or SVDParams()
@@ -74,7 +82,7 @@ class SVDModel:
                 "train_seconds": round(time.perf_counter() - started, 3),
             }
         )
-        return model
+        return model.bind(catalogue) if catalogue is not None else model
 
     @classmethod
     def from_surprise(cls, algo) -> SVDModel:  # noqa: ANN001
@@ -123,34 +131,68 @@ class SVDModel:
         either only the item biases apply, exactly as surprise does for an unknown user.
         """
         pos = self.item_positions(item_ids)
-        known = pos >= 0
-        safe = np.where(known, pos, 0)
-        scores = np.full(pos.shape, self.global_mean, dtype=np.float64)
-        scores += np.where(known, self.bi[safe], 0.0)
         vec = (
             user_vector
             if user_vector is not None
             else (self.user_vector(user_id) if user_id is not None else None)
         )
-        if vec is not None:
-            b_u, p_u = vec
-            scores += b_u
-            scores += np.where(known, self.qi[safe] @ p_u, 0.0)
-        if clip:
-            np.clip(scores, *RATING_SCALE, out=scores)
-        return scores, known
+        return self._estimate(pos, vec, clip), pos >= 0
 
     def predict_pairs(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
         """Vectorised predict() for many (user, item) pairs, same fallbacks as surprise."""
         upos = np.array(
             [self._user_index.get(int(u), -1) for u in np.asarray(user_ids)], dtype=np.int64
         )
-        ipos = self.item_positions(item_ids)
-        ku, ki = upos >= 0, ipos >= 0
-        su, si = np.maximum(upos, 0), np.maximum(ipos, 0)
-        est = self.global_mean + np.where(ku, self.bu[su], 0.0) + np.where(ki, self.bi[si], 0.0)
-        est += np.where(ku & ki, np.einsum("ij,ij->i", self.pu[su], self.qi[si]), 0.0)
-        return np.clip(est, *RATING_SCALE)
+        ku, su = upos >= 0, np.maximum(upos, 0)
+        vectors = (np.where(ku, self.bu[su], 0.0), np.where(ku[:, None], self.pu[su], 0.0))
+        return self._estimate(self.item_positions(item_ids), vectors, clip=True, rowwise=True)
+
+    def _estimate(
+        self,
+        pos: np.ndarray,
+        vector: tuple[np.ndarray | float, np.ndarray] | None,
+        clip: bool,
+        rowwise: bool = False,
+    ) -> np.ndarray:
+        """The one SVD formula: mu + b_u + b_i + q_i . p_u, terms the model lacks left out.
+
+        `vector` is one user's (b_u, p_u), or with `rowwise` one (b_u, p_u) per position.
+        """
+        known = pos >= 0
+        safe = np.maximum(pos, 0)
+        est = self.global_mean + np.where(known, self.bi[safe], 0.0)
+        if vector is not None:
+            b_u, p_u = vector
+            dot = np.einsum("ij,ij->i", self.qi[safe], p_u) if rowwise else self.qi[safe] @ p_u
+            est = est + b_u + np.where(known, dot, 0.0)
+        return np.clip(est, *RATING_SCALE) if clip else est
+
+    # ---------------------------------------------------------------- Recommender interface
+    def _align(self, catalogue: Catalogue) -> None:
+        self._rows = self.item_positions(catalogue.item_ids)
+        known = self._rows >= 0
+        safe = np.maximum(self._rows, 0)
+        # Gathered once per catalogue so a request is one contiguous matrix-vector product;
+        # float32 halves the memory traffic without changing rankings.
+        self._base = self.global_mean + np.where(known, self.bi[safe], 0.0)
+        self._factors = np.where(known[:, None], self.qi[safe], 0.0).astype(np.float32)
+        self.known_rows = known
+
+    def user_factors(self, user: UserHistory) -> tuple[float, np.ndarray] | None:
+        """Trained factors for a known user, a fold-in of their ratings otherwise."""
+        if user.user_id is not None and self.knows_user(user.user_id):
+            return self.user_vector(user.user_id)
+        return self.fold_in(user.item_ids, user.ratings) if len(user) else None
+
+    def score(self, user: UserHistory) -> np.ndarray:
+        """Predicted stars for every catalogue row (the same formula as `score_items`)."""
+        return self.predict_rows(self.user_factors(user))
+
+    def predict_rows(self, vector: tuple[float, np.ndarray] | None) -> np.ndarray:
+        if vector is None:
+            return np.clip(self._base, *RATING_SCALE)
+        user = np.asarray(vector[1], dtype=np.float32)
+        return np.clip(self._base + vector[0] + self._factors @ user, *RATING_SCALE)
 
     def predict(self, user_id: int, item_id: int) -> float:
         return float(self.score_items(np.array([item_id]), user_id=user_id)[0][0])
@@ -223,10 +265,6 @@ def build_trainset(data: Interactions):  # noqa: ANN201
         )
     )
     return Dataset(reader=reader).construct_trainset(rows)
-
-
-def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.asarray(predicted) - np.asarray(actual)) ** 2)))
 
 
 def new_version() -> str:

@@ -1,14 +1,13 @@
-"""Train the whole model bundle: SVD, item-item model, popularity and learned blend weights."""
+"""Train the hybrid: SVD, EASE item-item, popularity and blend weights learned on a temporal
+validation split carved from the training data only."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 
@@ -17,20 +16,17 @@ from backend.ml.blender import (
     WARM_SIGNALS,
     BlendWeights,
     coordinate_ascent,
-    feature_matrix,
     feature_names,
     fit_logistic,
 )
+from backend.ml.hybrid import POPULAR, HybridRecommender
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import ItemItemModel
-from backend.ml.scoring import (
-    Catalogue,
-    ContentMatrices,
-    ModelBundle,
-    ScoringContext,
-    top_n,
-)
-from backend.ml.svd import SVDModel, SVDParams, new_version, rmse
+from backend.ml.metrics import rmse
+from backend.ml.popularity import PopularityModel
+from backend.ml.scoring import Catalogue, ContentMatrices, top_n
+from backend.ml.splits import per_user_split, temporal_split
+from backend.ml.svd import SVDModel, SVDParams, new_version
 
 log = logging.getLogger(__name__)
 
@@ -71,31 +67,6 @@ def blas_single_thread() -> contextlib.AbstractContextManager:
     return threadpool_limits(1, "blas")
 
 
-def per_user_split(
-    data: Interactions, fraction: float, rng: np.random.Generator, min_ratings: int = 5
-) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (train, test): `fraction` of each user's ratings held out, stratified."""
-    test = np.zeros(len(data), dtype=bool)
-    order = np.argsort(data.user_ids, kind="stable")
-    users, starts, counts = np.unique(data.user_ids[order], return_index=True, return_counts=True)
-    for start, count in zip(starts, counts, strict=True):
-        if count < min_ratings:
-            continue
-        rows = order[start : start + count]
-        k = max(1, int(round(count * fraction)))
-        test[rng.choice(rows, size=k, replace=False)] = True
-    return ~test, test
-
-
-def fit_base_models(
-    data: Interactions, params: TrainParams, item_l2: float | None = None
-) -> tuple[SVDModel, ItemItemModel, np.ndarray, np.ndarray]:
-    svd = SVDModel.fit(data, params.svd)
-    items = fit_item_model(data, params, params.item_l2 if item_l2 is None else item_l2)
-    pop_ids, pop_counts = np.unique(data.item_ids, return_counts=True)
-    return svd, items, pop_ids, pop_counts.astype(np.float64)
-
-
 def fit_item_model(data: Interactions, params: TrainParams, l2: float) -> ItemItemModel:
     return ItemItemModel.fit(
         data, l2=l2, max_items=params.item_max_items, neighbours=params.item_neighbours
@@ -106,7 +77,7 @@ def fit_item_model(data: Interactions, params: TrainParams, l2: float) -> ItemIt
 class _Validation:
     """The validation split of the training data and the models fitted on its training part."""
 
-    ctx: ScoringContext
+    model: HybridRecommender
     train_by_user: dict[int, tuple[np.ndarray, np.ndarray]]
     val_by_user: dict[int, tuple[np.ndarray, np.ndarray]]
     users: np.ndarray
@@ -123,7 +94,10 @@ def _validation_setup(
     params: TrainParams,
     rng: np.random.Generator,
 ) -> _Validation:
-    train_mask, val_mask = per_user_split(data, params.validation_fraction, rng)
+    if data.timestamps is not None:
+        train_mask, val_mask = temporal_split(data, params.validation_fraction)
+    else:
+        train_mask, val_mask = per_user_split(data, params.validation_fraction, rng)
     items = np.unique(data.item_ids)
     n_cold = int(len(items) * params.cold_item_fraction)
     cold_items = rng.choice(items, size=n_cold, replace=False) if n_cold else np.zeros(0, int)
@@ -136,7 +110,7 @@ def _validation_setup(
     if len(users) > params.blend_users:
         users = np.sort(rng.choice(users, size=params.blend_users, replace=False))
     svd = SVDModel.fit(train, params.svd)
-    pop_ids, pop_counts = np.unique(train.item_ids, return_counts=True)
+    popularity = PopularityModel.fit(train)
     # The ridge strength scales with the amount of data (the Gram diagonal counts ratings), so a
     # full-data l2 is tried on the smaller validation-training set at its share.
     share = len(train) / max(len(data), 1)
@@ -145,18 +119,17 @@ def _validation_setup(
     best = None
     for l2 in grid:
         model = fit_item_model(train, params, l2 * share if len(grid) > 1 else l2)
-        bundle = ModelBundle(
-            svd, model, pop_ids, pop_counts.astype(np.float64),
+        hybrid = HybridRecommender(
+            svd, model, popularity,
             BlendWeights.default(WARM_SIGNALS), BlendWeights.default(WARM_SIGNALS),
-        )  # fmt: skip
-        ctx = ScoringContext(bundle, catalogue, content)
+        ).bind(catalogue, content)  # fmt: skip
         if len(grid) > 1:
             with blas_single_thread():
-                scores[str(l2)] = _signal_ndcg(ctx, train_by_user, val_by_user, users, params)
+                scores[str(l2)] = _signal_ndcg(hybrid, train_by_user, val_by_user, users, params)
             log.info("item model l2 %s: validation NDCG %.4f", l2, scores[str(l2)])
             if best is not None and scores[str(l2)] <= scores[str(best[0])]:
                 continue
-        best = (l2, ctx)
+        best = (l2, hybrid)
     holdout = val.subset(np.isin(val.item_ids, svd.item_ids))
     svd_rmse = None
     if len(holdout):
@@ -169,26 +142,19 @@ def _validation_setup(
     )  # fmt: skip
 
 
-def _signal_ndcg(ctx, train_by_user, val_by_user, users, params, signal="item_item") -> float:  # noqa: ANN001
+def _signal_ndcg(hybrid, train_by_user, val_by_user, users, params, signal="item_item") -> float:  # noqa: ANN001
     """Validation NDCG@k of one signal alone over the warm movies (to choose the EASE l2)."""
-    k = params.ndcg_k
-    total, counted = 0.0, 0
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    from backend.ml.metrics import ndcg_at_k
+
+    model, cold = hybrid.model(signal), np.flatnonzero(hybrid.is_cold)
+    recs, relevant = [], []
     for user in users:
-        rated, ratings = train_by_user[int(user)]
-        sig = ctx.user_signals(int(user), rated, ratings, use_content=False)
-        positives = ctx.catalogue.positions(val_by_user[int(user)][0])
-        positives = positives[(positives >= 0)]
-        positives = positives[~ctx.is_cold[positives]]
-        if positives.size == 0:
-            continue
-        exclude = np.r_[sig.rated_positions, np.flatnonzero(ctx.is_cold)]
-        top = top_n(sig.signals[signal], k, exclude)
-        hits = np.isin(top, positives)
-        ideal = discount[: min(k, positives.size)].sum()
-        total += float((hits * discount[: hits.size]).sum() / ideal)
-        counted += 1
-    return total / max(counted, 1)
+        history = hybrid.user(int(user), *train_by_user[int(user)])
+        positives = hybrid.catalogue.positions(val_by_user[int(user)][0])
+        positives = positives[positives >= 0]
+        recs.append(model.rank(history, params.ndcg_k, exclude=cold))
+        relevant.append(positives[~hybrid.is_cold[positives]])
+    return ndcg_at_k(recs, relevant, params.ndcg_k)
 
 
 def learn_blend_weights(
@@ -216,12 +182,9 @@ def learn_blend_weights(
 def _learn_from_validation(
     v: _Validation, catalogue: Catalogue, params: TrainParams, rng: np.random.Generator
 ) -> tuple[BlendWeights, BlendWeights, float | None]:
-    ctx = v.ctx
-    signals_available = ["svd", "item_item", "popularity", "metadata_popularity"]
-    if ctx.has_text:
-        signals_available += ["content_text", "content_watch"]
-    if ctx.has_real_image:
-        signals_available.append("content_image")
+    hybrid = v.model
+    signals_available = ["svd", "item_item", "popularity", "trending", "metadata_popularity"]
+    signals_available += [name for name in CONTENT_SIGNALS if name in hybrid._content]
     names_full = feature_names(signals_available)
     names_base = feature_names([s for s in signals_available if s not in CONTENT_SIGNALS])
 
@@ -229,22 +192,21 @@ def _learn_from_validation(
     n_items = len(catalogue.item_ids)
     kept_users = []
     for user in v.users:
-        rated, ratings = v.train_by_user[int(user)]
-        signals = ctx.user_signals(int(user), rated, ratings, use_content=ctx.has_text)
+        history = hybrid.user(int(user), *v.train_by_user[int(user)])
+        signals = hybrid.signals(history, use_content=hybrid.has_text)
         positives = catalogue.positions(v.val_by_user[int(user)][0])
         positives = positives[positives >= 0]
         if positives.size == 0:
             continue
         kept_users.append(int(user))
         excluded = np.zeros(n_items, dtype=bool)
-        excluded[signals.rated_positions[signals.rated_positions >= 0]] = True
+        excluded[history.rows[history.rows >= 0]] = True
         excluded[positives] = True
         pool = np.flatnonzero(~excluded)
         negatives = rng.choice(pool, size=min(params.negatives_per_user, pool.size), replace=False)
         picked = np.concatenate([positives, negatives])
-        available = dict(signals.signals)
-        rows_full.append(feature_matrix(available, ctx.is_cold, names_full)[picked])
-        rows_base.append(feature_matrix(available, ctx.is_cold, names_base)[picked])
+        rows_full.append(hybrid.features(signals, names_full)[picked])
+        rows_base.append(hybrid.features(signals, names_base)[picked])
         labels.append(np.r_[np.ones(positives.size), np.zeros(negatives.size)])
         # Each user counts once, however many movies they held out.
         weights.append(
@@ -261,10 +223,14 @@ def _learn_from_validation(
     trained_at = datetime.now(UTC).isoformat()
     out = []
     for names, rows, use_content in (
-        (names_full, rows_full, ctx.has_text),
+        (names_full, rows_full, hybrid.has_text),
         (names_base, rows_base, False),
     ):
         coef = fit_logistic(np.vstack(rows), y, l2=params.blend_l2, sample_weight=sw)[1:]
+        # Popularity may not count against a movie: a negative weight lets movies one person
+        # rated win (what a random split rewards and real use punishes).
+        popular = np.isin(names, POPULAR)
+        coef[popular] = np.maximum(coef[popular], 0.0)
         if "cold" in names:
             # Simulated cold movies are ordinary movies with their ratings hidden, so the fit can
             # credit "cold" with a popularity it will not have in service; never let it boost.
@@ -301,27 +267,27 @@ def _ndcg_refine(
     params: TrainParams,
 ) -> tuple[np.ndarray, dict]:
     """Coordinate ascent on validation NDCG@k, warm and cold weights apart."""
-    ctx, k = v.ctx, params.ndcg_k
+    hybrid, k = v.model, params.ndcg_k
     warm_cols = [j for j, n in enumerate(names) if n != "cold" and not n.startswith("cold_")]
     cold_cols = [j for j, n in enumerate(names) if n.startswith("cold_")]
     # Cold weights rank the simulated cold movies (the only cold ones that can be held out);
     # warm weights rank warm movies, every cold movie left out.
     cold_pos = v.simulated_cold
-    all_cold = np.flatnonzero(ctx.is_cold)
-    n_pool = min(params.ndcg_pool, int((~ctx.is_cold).sum()))
+    is_cold = hybrid.is_cold
+    all_cold = np.flatnonzero(is_cold)
+    n_pool = min(params.ndcg_pool, int((~is_cold).sum()))
     warm_f, warm_h, warm_n, cold_f, cold_h, cold_n = [], [], [], [], [], []
     start_warm = coef[warm_cols]
     for user in users:
-        rated, ratings = v.train_by_user[user]
-        sig = ctx.user_signals(user, rated, ratings, use_content=use_content)
-        feats = feature_matrix(dict(sig.signals), ctx.is_cold, names)
-        positives = ctx.catalogue.positions(v.val_by_user[user][0])
+        history = hybrid.user(user, *v.train_by_user[user])
+        feats = hybrid.features(hybrid.signals(history, use_content), names)
+        positives = hybrid.catalogue.positions(v.val_by_user[user][0])
         positives = positives[positives >= 0]
         relevant = np.zeros(len(feats), dtype=bool)
         relevant[positives] = True
         # Warm: each user's pool is the top of the starting blend over unrated warm movies.
-        exclude = np.r_[sig.rated_positions, all_cold]
-        n_warm = int((relevant & ~ctx.is_cold).sum())
+        exclude = np.r_[history.rows, all_cold]
+        n_warm = int((relevant & ~is_cold).sum())
         if n_warm and n_pool > 0:
             pool = top_n(feats[:, warm_cols] @ start_warm, n_pool, exclude)
             if pool.size == n_pool:
@@ -336,25 +302,28 @@ def _ndcg_refine(
     report: dict = {}
     if warm_f:
         w, before, after = coordinate_ascent(
-            np.stack(warm_f), np.stack(warm_h), np.array(warm_n), start_warm, k
-        )
+            np.stack(warm_f), np.stack(warm_h), np.array(warm_n), start_warm, k,
+            nonnegative=np.isin(np.array(names)[warm_cols], POPULAR),
+        )  # fmt: skip
         coef[warm_cols] = w
         report.update({"validation_ndcg_warm_logistic": before, "validation_ndcg_warm": after})
     if cold_f:
         w, before, after = coordinate_ascent(
-            np.stack(cold_f), np.stack(cold_h), np.array(cold_n), coef[cold_cols], k
-        )
+            np.stack(cold_f), np.stack(cold_h), np.array(cold_n), coef[cold_cols], k,
+            nonnegative=np.isin(np.array(names)[cold_cols], ["cold_" + n for n in POPULAR]),
+        )  # fmt: skip
         coef[cold_cols] = w
         report.update({"validation_ndcg_cold_logistic": before, "validation_ndcg_cold": after})
     return coef, report
 
 
-def train_bundle(
+def train_hybrid(
     data: Interactions,
     catalogue: Catalogue,
     content: ContentMatrices | None,
     params: TrainParams | None = None,
-) -> ModelBundle:
+) -> HybridRecommender:
+    """Blend weights on a validation split, then every model refitted on all of `data`."""
     params = params or TrainParams()
     started = time.perf_counter()
     item_l2 = params.item_l2
@@ -370,7 +339,8 @@ def train_bundle(
             [s for s in WARM_SIGNALS if s not in CONTENT_SIGNALS]
         )
         holdout_rmse = None
-    svd, item_model, pop_ids, pop_counts = fit_base_models(data, params, item_l2)
+    svd = SVDModel.fit(data, params.svd)
+    items = fit_item_model(data, params, item_l2)
     meta = {
         "version": new_version(),
         "trained_at": datetime.now(UTC).isoformat(),
@@ -384,37 +354,7 @@ def train_bundle(
         "item_l2": item_l2,
     }
     svd.meta.update({"version": meta["version"], "holdout_rmse": holdout_rmse})
-    return ModelBundle(svd, item_model, pop_ids, pop_counts, with_content, without_content, meta)
-
-
-def save_bundle(bundle: ModelBundle, directory: Path) -> None:
-    bundle.svd.save(directory)
-    bundle.items.save(directory)
-    np.savez(
-        directory / "popularity.npz", ids=bundle.popularity_ids, counts=bundle.popularity_counts
+    hybrid = HybridRecommender(
+        svd, items, PopularityModel.fit(data), with_content, without_content, meta
     )
-    (directory / "blend.json").write_text(
-        json.dumps(
-            {
-                "with_content": bundle.blend_with_content.to_json(),
-                "without_content": bundle.blend_without_content.to_json(),
-            },
-            indent=2,
-        )
-    )
-    (directory / "meta.json").write_text(json.dumps(bundle.meta, indent=2, default=str))
-
-
-def load_bundle(directory: Path) -> ModelBundle:
-    blend = json.loads((directory / "blend.json").read_text())
-    with np.load(directory / "popularity.npz") as pop:
-        ids, counts = pop["ids"], pop["counts"]
-    return ModelBundle(
-        svd=SVDModel.load(directory),
-        items=ItemItemModel.load(directory),
-        popularity_ids=ids,
-        popularity_counts=counts,
-        blend_with_content=BlendWeights.from_json(blend["with_content"]),
-        blend_without_content=BlendWeights.from_json(blend["without_content"]),
-        meta=json.loads((directory / "meta.json").read_text()),
-    )
+    return hybrid.bind(catalogue, content)

@@ -1,8 +1,20 @@
 """SQLAlchemy 2.0 typed models. Alembic owns the schema (see alembic/versions)."""
 
 from backend.models.base import Base
+from backend.models.experiment import Experiment, ExperimentVariant
+from backend.models.feedback import FeedbackEvent, Impression, ImpressionItem
 from backend.models.movie import Movie
 from backend.models.rating import Rating
 from backend.models.user import User
 
-__all__ = ["Base", "Movie", "Rating", "User"]
+__all__ = [
+    "Base",
+    "Experiment",
+    "ExperimentVariant",
+    "FeedbackEvent",
+    "Impression",
+    "ImpressionItem",
+    "Movie",
+    "Rating",
+    "User",
+]

@@ -31,10 +31,15 @@ class MoviePage(BaseModel):
 
 
 class RecommendedMovie(MovieOut):
-    score: float
+    score: float = Field(description="blend score: only its order means something")
     reason: str
     method: str
     fallback: bool = False
+    predicted_rating: float | None = Field(
+        None,
+        description="the stars (0.5-5) the served SVD model predicts this user would give; "
+        "its RMSE is in docs/evaluation; null where the model has no ratings of the movie",
+    )
 
 
 class RatingIn(BaseModel):

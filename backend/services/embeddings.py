@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.ml.runtime import RecommenderRuntime
 from backend.models import Movie
+from backend.services.recommender_runtime import RecommenderRuntime
 
 
 def index_status(db: Session, runtime: RecommenderRuntime) -> dict:

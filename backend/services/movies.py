@@ -11,10 +11,32 @@ from backend.services.errors import NotFoundError
 
 MovieSort = Literal["popularity", "title", "year", "vote_average", "vote_count", "id"]
 
+# "Highest rated" trusts votes: a Bayesian average that pulls a movie's vote average towards the
+# catalogue mean by PRIOR_VOTES phantom votes, and movies with fewer than MIN_VOTES votes after
+# every movie that has enough (a single 10/10 vote must not open the list).
+PRIOR_VOTES = 50
+MIN_VOTES = 20
+
+
+def _bayesian_vote_average():  # noqa: ANN202 - a SQL expression
+    mean = (
+        select(func.coalesce(func.avg(Movie.vote_average), 0.0))
+        .where(Movie.vote_count > 0)
+        .scalar_subquery()
+    )
+    return (Movie.vote_average * Movie.vote_count + mean * PRIOR_VOTES) / (
+        Movie.vote_count + PRIOR_VOTES
+    )
+
+
 _SORT_COLUMNS = {
     "popularity": (Movie.popularity.desc(), Movie.vote_count.desc()),
     "vote_count": (Movie.vote_count.desc(),),
-    "vote_average": (Movie.vote_average.desc(), Movie.vote_count.desc()),
+    "vote_average": (
+        (Movie.vote_count >= MIN_VOTES).desc(),
+        _bayesian_vote_average().desc(),
+        Movie.vote_count.desc(),
+    ),
     "title": (Movie.title.asc(),),
     "year": (Movie.year.desc(), Movie.title.asc()),
     "id": (),

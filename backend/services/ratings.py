@@ -11,6 +11,7 @@ from backend.models import Movie, Rating
 from backend.models.base import utcnow
 from backend.services.cache import RecommendationCache
 from backend.services.errors import NotFoundError
+from backend.services.feedback import attribute_rating
 from backend.services.movies import get_movie
 
 
@@ -21,9 +22,11 @@ def upsert_rating(
     value: float,
     *,
     cache: RecommendationCache | None = None,
+    attribution_hours: float | None = None,
 ) -> Rating:
     """Create or update the user's rating in one statement (safe under concurrent requests);
-    the user's cached recommendations are invalidated once it is committed."""
+    the user's cached recommendations are invalidated once it is committed. With
+    `attribution_hours`, the rating is credited to a list that showed the movie that recently."""
     get_movie(db, movie_id)
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
@@ -39,6 +42,8 @@ def upsert_rating(
     rating = db.scalar(select(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id))
     assert rating is not None
     db.refresh(rating)
+    if attribution_hours is not None:
+        attribute_rating(db, user_id, movie_id, value, now, attribution_hours)
     return rating
 
 

@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from backend.ml.recommender import MovieRecommender, Recommendation
-from backend.ml.runtime import RecommenderRuntime
+from backend.ml.recommender import Method, MovieRecommender, Recommendation
 from backend.models import User
 from backend.observability import RECOMMENDATION_LATENCY
 from backend.services.cache import RecommendationCache
 from backend.services.errors import ForbiddenError
 from backend.services.movies import get_movie
+from backend.services.recommender_runtime import RecommenderRuntime
 from backend.services.users import get_user
 
 
@@ -24,9 +24,10 @@ def for_user(
     user_id: int | None,
     limit: int,
     use_embeddings: bool,
+    method: Method | None = None,
 ) -> list[Recommendation]:
     target = _authorised_target(db, caller, user_id)
-    method = "hybrid" if use_embeddings else "hybrid_no_embeddings"
+    method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
     started = time.perf_counter()
     recs = MovieRecommender(db, runtime).recommend(target, limit, method)
     RECOMMENDATION_LATENCY.labels(method=method).observe(time.perf_counter() - started)
@@ -51,17 +52,19 @@ def for_user_cached(
     limit: int,
     use_embeddings: bool,
     render: Callable[[list[Recommendation]], bytes],
+    method: Method | None = None,
 ) -> bytes:
     """`for_user` rendered to bytes, from the cache when every input of the answer is unchanged.
 
     Fallback answers (no model yet, index still building) are never kept: they are temporary.
     """
     target = _authorised_target(db, caller, user_id)
-    key = _cache_key(db, runtime, cache, target, limit, use_embeddings)
+    method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
+    key = _cache_key(db, runtime, cache, target, limit, method)
     cached = cache.lookup(key)
     if cached is not None:
         return cached
-    recs = for_user(db, runtime, caller, target, limit, use_embeddings)
+    recs = for_user(db, runtime, caller, target, limit, use_embeddings, method)
     body = render(recs)
     if key is not None and not any(r.fallback for r in recs):
         cache.store(key, body)
@@ -74,7 +77,7 @@ def _cache_key(
     cache: RecommendationCache,
     user_id: int,
     limit: int,
-    use_embeddings: bool,
+    method: str,
 ) -> str | None:
     runtime.maybe_reload()
     bundle, index = runtime.bundle, runtime.index
@@ -83,7 +86,7 @@ def _cache_key(
         return None
     catalogue = runtime.catalogue(db).version
     return (
-        f"recs:{user_id}:r{version}:{limit}:{int(use_embeddings)}:{bundle.version}:"
+        f"recs:{user_id}:r{version}:{limit}:{method}:{bundle.version}:"
         f"{index.version if index is not None else '-'}:{catalogue}"
     )
 

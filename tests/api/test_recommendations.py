@@ -10,9 +10,11 @@ from surprise import SVD
 
 from backend.database import SessionLocal
 from backend.ml.interactions import Interactions
+from backend.ml.metrics import rmse
 from backend.ml.recommender import MovieRecommender
-from backend.ml.svd import SVDModel, SVDParams, build_trainset, rmse
-from backend.ml.training import per_user_split
+from backend.ml.splits import per_user_split
+from backend.ml.svd import SVDModel, SVDParams, build_trainset
+from backend.models import Movie
 from backend.services.users import set_admin
 from tests.helpers import register_and_login
 
@@ -214,3 +216,30 @@ def test_retrain_while_serving_has_no_errors(loaded):
             t.join()
     assert not errors, errors[:3]
     assert loaded.bundle.version != before
+
+
+def test_reasons_name_the_top_collaborative_contributor(loaded):
+    """ "Because you rated X" names the rated movie with the largest EASE weight towards the pick;
+    "Similar story to" only appears with embeddings; predicted stars are on the rating scale."""
+    with SessionLocal() as db:
+        from backend.ml.data import user_ratings
+
+        rated, ratings = user_ratings(db, 3)
+        hybrid = loaded.context(db)
+        user = hybrid.user(3, rated, ratings)
+        titles = {m.id: m.title for m in db.query(Movie).filter(Movie.id.in_(rated.tolist()))}
+        named = 0
+        for method in ("hybrid", "hybrid_no_embeddings"):
+            for rec in MovieRecommender(db, loaded).recommend(3, 10, method):
+                assert rec.predicted_rating is None or 0.5 <= rec.predicted_rating <= 5.0
+                if method == "hybrid_no_embeddings":
+                    assert not rec.reason.startswith("Similar story")
+                if not rec.reason.startswith("Because you rated"):
+                    continue
+                row = hybrid.catalogue.positions(np.array([rec.movie.id]))
+                weights = hybrid.model("item_item").contributions(user, row)[:, 0]
+                top = int(rated[int(np.argmax(weights))])
+                assert weights.max() > 0
+                assert rec.reason.startswith(f"Because you rated {titles[top]} ")
+                named += 1
+    assert named > 0

@@ -17,7 +17,7 @@ from backend.database import SessionLocal
 from backend.jobs.locks import JobBusy, job_lock
 from backend.jobs.tasks import rebuild_index_job
 from backend.ml.recommender import MovieRecommender
-from backend.ml.runtime import RecommenderRuntime
+from backend.services.recommender_runtime import RecommenderRuntime
 from tests.helpers import free_port, write_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -168,7 +168,7 @@ def test_make_index_picks_the_backend():
 def test_service_neighbours_through_faiss_match_the_exact_scan(loaded):
     from backend.database import SessionLocal
     from backend.ml.recommender import MovieRecommender
-    from backend.ml.runtime import RecommenderRuntime
+    from backend.services.recommender_runtime import RecommenderRuntime
 
     faiss_runtime = RecommenderRuntime(
         loaded.settings.model_copy(update={"ann_backend": "faiss", "ann_min_items": 1})

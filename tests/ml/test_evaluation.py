@@ -7,35 +7,39 @@ import json
 import numpy as np
 import pytest
 
-from backend.ml import evaluation as E
 from backend.ml import metrics as M
+from backend.ml import training
 from backend.ml.blender import coordinate_ascent, pool_ndcg
-from backend.ml.training import per_user_split
+from backend.ml.evaluation import datasets as D
+from backend.ml.evaluation import experiment as X
+from backend.ml.evaluation import protocols as P
+from backend.ml.evaluation import report as R
+from backend.ml.splits import per_user_split, temporal_split
 
 
 @pytest.fixture(scope="module")
 def synthetic():
-    dataset = E.synthetic_dataset(seed=0)
-    emb, model = E.text_embeddings(dataset, None, E.HashingTextEncoder())
+    dataset = D.synthetic_dataset(seed=0)
+    emb, model = D.text_embeddings(dataset, None, D.HashingTextEncoder())
     return dataset, emb, model
 
 
 @pytest.fixture(scope="module")
 def spied_run(synthetic):
-    """One quick evaluation of all three sections, recording what each model was trained on."""
+    """One quick evaluation of every section, recording what each hybrid was trained on."""
     dataset, emb, model = synthetic
     seen: list = []
-    original = E.train_bundle
+    original = training.train_hybrid
 
     def spy(data, *args, **kwargs):
         seen.append(data)
         return original(data, *args, **kwargs)
 
-    E.train_bundle = spy
+    training.train_hybrid = spy
     try:
-        result = E.run_evaluation(dataset, emb, text_model=model, quick=True)
+        result = X.run_evaluation(dataset, emb, text_model=model, quick=True)
     finally:
-        E.train_bundle = original
+        training.train_hybrid = original
     return result, seen
 
 
@@ -43,34 +47,59 @@ def test_splits_leak_no_test_rating(synthetic, spied_run):
     dataset, _, _ = synthetic
     data = dataset.ratings
     result, seen = spied_run
-    # top-N: the hybrid was trained on the training split only
-    train_mask, test_mask = per_user_split(data, 0.25, np.random.default_rng(E.SEED))
+    # temporal: the hybrid was trained on each user's earlier ratings only
+    train_mask, test_mask = temporal_split(data, 0.2)
     assert not (train_mask & test_mask).any() and (train_mask | test_mask).all()
     assert len(seen[0]) == int(train_mask.sum())
-    assert E.pairs_overlap(seen[0], data.subset(test_mask)) == 0
-    assert result["topn"]["_protocol"]["leaked_test_pairs_in_train"] == 0
+    assert P.pairs_overlap(seen[0], data.subset(test_mask)) == 0
+    # top-N on the MS split: the hybrid was trained on the training split only
+    train_mask, test_mask = per_user_split(data, 0.25, np.random.default_rng(X.SEED))
+    assert not (train_mask & test_mask).any() and (train_mask | test_mask).all()
+    assert len(seen[2]) == int(train_mask.sum())
+    assert P.pairs_overlap(seen[2], data.subset(test_mask)) == 0
+    assert result["ms_split"]["_protocol"]["leaked_test_pairs_in_train"] == 0
     # cold movies: every rating of the cold movies is gone from training
     cold = result["cold_items"]["_protocol"]
-    assert seen[1].n_items == data.n_items - cold["cold_movies"]
-    assert len(seen[1]) == cold["train_ratings"] and cold["test_ratings"] > 0
+    assert seen[3].n_items == data.n_items - cold["cold_movies"]
+    assert len(seen[3]) == cold["train_ratings"] and cold["test_ratings"] > 0
     # rating CV: folds are disjoint and cover every rating once
-    folds = E.kfold_indices(len(data), 5, E.SEED)
+    folds = X.kfold_indices(len(data), 5, X.SEED)
     assert np.array_equal(np.sort(np.concatenate(folds)), np.arange(len(data)))
 
 
-def test_json_has_the_three_sections_and_report(spied_run, tmp_path):
+def test_temporal_split_holds_out_each_users_latest():
+    from backend.ml.interactions import Interactions
+
+    data = Interactions(
+        np.array([1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3]),
+        np.arange(11),
+        np.full(11, 4.0),
+        np.array([5, 1, 4, 2, 3, 10, 50, 30, 20, 40, 7.0]),
+    )
+    train, test = temporal_split(data, 0.2)
+    assert data.item_ids[test].tolist() == [0, 6]  # each user's latest rating; user 3 too few
+    assert train.sum() == 9
+
+
+def test_json_has_every_section_and_report(spied_run, tmp_path):
     result, _ = spied_run
-    for section in ("rating", "topn", "cold_items"):
+    for section in ("rating", "temporal", "cold_users", "ms_split", "cold_items"):
         assert section in result
-    assert {"svd", "hybrid"} <= set(result["rating"])
+    assert {"svd (served)"} <= set(result["rating"])
     assert {"random", "popularity", "svd", "item_item", "content_text", "hybrid",
-            "hybrid_no_embeddings", "content_text_image"} <= set(result["topn"])  # fmt: skip
-    assert "skipped" in result["topn"]["content_text_image"]
+            "hybrid_no_embeddings", "content_text_image", "ease",
+            "als"} <= set(result["ms_split"])  # fmt: skip
+    assert {"itemknn", "ease", "als", "hybrid"} <= set(result["temporal"])
+    assert "skipped" in result["ms_split"]["content_text_image"]
     assert {"random", "metadata_popularity", "content_text", "hybrid"} <= set(result["cold_items"])
-    for row in result["topn"].values():
-        if "ndcg@10" in row:
-            assert 0.0 <= row["ndcg@10"] <= 1.0 and 0.0 <= row["coverage"] <= 1.0
-    written = E.write_report(result, tmp_path)
+    for section in ("temporal", "ms_split"):
+        for row in result[section].values():
+            if "ndcg@10" in row:
+                assert 0.0 <= row["ndcg@10"] <= 1.0 and 0.0 <= row["coverage"] <= 1.0
+                assert 0.0 <= row["obscure_share"] <= 1.0 and row["novelty"] > 0
+                assert 0.0 <= row["genre_diversity"] <= 1.0
+    assert set(result["cold_users"]) >= {"1_ratings", "3_ratings", "5_ratings"}
+    written = R.write_report(result, tmp_path)
     names = {p.name for p in written}
     assert {"synthetic.json", "synthetic.md"} <= names
     assert any(n.endswith(".png") for n in names)
@@ -79,11 +108,26 @@ def test_json_has_the_three_sections_and_report(spied_run, tmp_path):
 
 
 def test_hybrid_at_least_as_good_as_its_best_part(spied_run):
-    topn = spied_run[0]["topn"]
-    parts = {m: topn[m]["ndcg@10"] for m in E.SIGNAL_METHODS}
-    assert topn["hybrid"]["ndcg@10"] >= max(parts.values())
-    assert topn["random"]["ndcg@10"] < topn["item_item"]["ndcg@10"]
-    assert spied_run[0]["rating"]["hybrid"]["rmse"] < spied_run[0]["rating"]["svd"]["rmse"]
+    for section in ("ms_split", "temporal"):
+        topn = spied_run[0][section]
+        parts = {m: topn[m]["ndcg@10"] for m in X.SIGNAL_METHODS}
+        assert topn["hybrid"]["ndcg@10"] >= max(parts.values()), section
+        assert topn["random"]["ndcg@10"] < topn["item_item"]["ndcg@10"]
+    rmse = spied_run[0]["temporal"]["_protocol"]["served_predicted_rating_rmse"]
+    assert 0 < rmse < 1.2
+
+
+def test_beyond_accuracy_by_hand():
+    lists = [np.array([0, 1]), np.array([2, 1])]
+    support = np.array([1.0, 10.0, 4.0])
+    genres = [{"A"}, {"A", "B"}, {"C"}]
+    row = P.summarise(lists, [np.array([1]), np.array([0])], support, genres, 10)
+    assert row["obscure_share"] == pytest.approx(2 / 4)  # rows 0 and 2 have < 5 ratings
+    assert row["coverage"] == pytest.approx(1.0)
+    # novelty: mean -log2(share of users) = mean of -log2(0.1), -log2(1), -log2(0.4), -log2(1)
+    expected = np.mean([-np.log2(0.1), 0.0, -np.log2(0.4), 0.0])
+    assert row["novelty"] == pytest.approx(expected)
+    assert row["genre_diversity"] == pytest.approx((0.5 + 1.0) / 2)
 
 
 def test_pool_ndcg_matches_metrics_and_ascent_improves():
@@ -101,3 +145,7 @@ def test_pool_ndcg_matches_metrics_and_ascent_improves():
     )
     weights, before, after = coordinate_ascent(features, hits, n_rel, np.array([1.0, 0.1]))
     assert after > before and weights[1] > 0.1
+    floor, _, _ = coordinate_ascent(
+        features, hits, n_rel, np.array([1.0, -0.5]), nonnegative=np.array([False, True])
+    )
+    assert floor[1] >= 0.0

@@ -7,13 +7,21 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from backend.api.deps import CacheDep, CurrentUser, RuntimeDep, SessionDep, SettingsDep
+from backend.api.deps import (
+    CacheDep,
+    CurrentUser,
+    ImpressionRecorderDep,
+    RuntimeDep,
+    SessionDep,
+    SettingsDep,
+)
 from backend.api.presenters import (
     movie_model,
     movie_out,
     recommendation_out,
-    recommendations_json,
+    served_recommendations_json,
 )
+from backend.schemas.experiments import ServedRecommendation
 from backend.schemas.movies import (
     MovieDetail,
     MovieOut,
@@ -22,6 +30,8 @@ from backend.schemas.movies import (
     RatingOut,
     RecommendedMovie,
 )
+from backend.services import experiments as experiment_service
+from backend.services import impressions as impression_service
 from backend.services import movies as movie_service
 from backend.services import onboarding as onboarding_service
 from backend.services import ratings as rating_service
@@ -75,22 +85,41 @@ def onboarding(
     return [movie_model(m) for m in movies]
 
 
-@router.get("/recommendations", response_model=list[RecommendedMovie])
+@router.get("/recommendations", response_model=list[ServedRecommendation])
 def recommendations(
     db: SessionDep,
     user: CurrentUser,
     runtime: RuntimeDep,
     cache: CacheDep,
+    recorder: ImpressionRecorderDep,
     user_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="defaults to the caller")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    use_embeddings: bool = True,
+    use_embeddings: Annotated[
+        bool | None, Query(description="overrides the experiment variant; default true")
+    ] = None,
 ) -> Response:
+    """The list is recorded as an impression; its id is the X-Request-ID header and each
+    item's `request_id` (send it with feedback events)."""
+    plan = experiment_service.plan_for(db, user, user_id, use_embeddings)
     body = recommendation_service.for_user_cached(
-        db, runtime, cache, user, user_id, limit, use_embeddings, render=recommendations_json
+        db,
+        runtime,
+        cache,
+        user,
+        user_id,
+        limit,
+        use_embeddings is not False,
+        render=served_recommendations_json,
+        method=plan.method,
     )
-    return Response(content=body, media_type="application/json")
+    request_id, body = impression_service.record_served(
+        recorder, runtime, user.id, user_id or user.id, plan, body
+    )
+    return Response(
+        content=body, media_type="application/json", headers={"X-Request-ID": request_id}
+    )
 
 
 @router.get("/{movie_id}", response_model=MovieDetail)
@@ -129,9 +158,21 @@ def poster(movie_id: MovieId, db: SessionDep, settings: SettingsDep) -> Response
 
 @router.put("/{movie_id}/rating", response_model=RatingOut)
 def rate(
-    movie_id: MovieId, payload: RatingIn, db: SessionDep, user: CurrentUser, cache: CacheDep
+    movie_id: MovieId,
+    payload: RatingIn,
+    db: SessionDep,
+    user: CurrentUser,
+    cache: CacheDep,
+    settings: SettingsDep,
 ) -> RatingOut:
-    rating = rating_service.upsert_rating(db, user.id, movie_id, payload.rating, cache=cache)
+    rating = rating_service.upsert_rating(
+        db,
+        user.id,
+        movie_id,
+        payload.rating,
+        cache=cache,
+        attribution_hours=settings.attribution_window_hours,
+    )
     return RatingOut(movie_id=rating.movie_id, rating=rating.rating, timestamp=rating.timestamp)
 
 

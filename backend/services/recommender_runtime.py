@@ -21,14 +21,15 @@ from backend.config import Settings
 from backend.ml import data as ml_data
 from backend.ml.ann import ExactIndex, VectorIndex, make_index
 from backend.ml.device import resolve_device
+from backend.ml.hybrid import HybridRecommender
 from backend.ml.image_encoder import ImageEncoder, ImageWeightsUnavailable
 from backend.ml.index_store import BuildStats, EmbeddingIndex, IndexStore, build_index
 from backend.ml.model_store import VersionedStore
 from backend.ml.popularity import bayesian_average
-from backend.ml.scoring import Catalogue, ContentMatrices, ModelBundle, ScoringContext
+from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.svd import SVDParams
 from backend.ml.text_encoder import TextEncoder
-from backend.ml.training import TrainParams, load_bundle, save_bundle, train_bundle
+from backend.ml.training import TrainParams, train_hybrid
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,10 @@ class RecommenderRuntime:
         self.model_store = VersionedStore(settings.models_dir / "bundles")
         self.index_store = IndexStore(settings.embeddings_dir)
         self.events = RuntimeEvents()
-        self.bundle: ModelBundle | None = None
+        self.bundle: HybridRecommender | None = None
         self.index: EmbeddingIndex | None = None
         self._catalogue: Catalogue | None = None
-        self._context_cache: dict[str, ScoringContext] = {}
+        self._context_cache: dict[str, HybridRecommender] = {}
         self._content_cache: tuple[str, ContentMatrices] | None = None
         self._lock = threading.RLock()
         self._last_check = 0.0
@@ -102,7 +103,7 @@ class RecommenderRuntime:
         if directory is None:
             return
         try:
-            bundle = load_bundle(directory)
+            bundle = HybridRecommender.load(directory)
         except (OSError, ValueError, KeyError) as exc:
             log.warning(
                 "model bundle %s could not be loaded (%s); keeping the current one", version, exc
@@ -159,7 +160,8 @@ class RecommenderRuntime:
         self._content_cache = (key, content)
         return content
 
-    def context(self, db: Session) -> ScoringContext | None:
+    def context(self, db: Session) -> HybridRecommender | None:
+        """The current hybrid bound to the current catalogue and index (None before training)."""
         self.maybe_reload()
         bundle = self.bundle
         if bundle is None:
@@ -169,7 +171,7 @@ class RecommenderRuntime:
         key = f"{bundle.version}|{catalogue.version}|{content.version if content else ''}"
         ctx = self._context_cache.get(key)
         if ctx is None:
-            ctx = ScoringContext(bundle, catalogue, content)
+            ctx = bundle.bind(catalogue, content)
             with self._lock:
                 self._context_cache = {key: ctx}
         return ctx
@@ -321,7 +323,7 @@ class RecommenderRuntime:
         finally:
             self.building_index = False
 
-    def train(self, db: Session) -> ModelBundle:
+    def train(self, db: Session) -> HybridRecommender:
         started = time.perf_counter()
         self.training = True
         try:
@@ -331,8 +333,8 @@ class RecommenderRuntime:
             catalogue = self.catalogue(db)
             self._load_index_if_newer()
             content = self.content_for(catalogue)
-            bundle = train_bundle(interactions, catalogue, content, self.train_params())
-            self.model_store.publish(bundle.version, lambda d: save_bundle(bundle, d))
+            bundle = train_hybrid(interactions, catalogue, content, self.train_params())
+            self.model_store.publish(bundle.version, bundle.save)
             with self._lock:
                 self.bundle = bundle
                 self._context_cache.clear()

@@ -1,0 +1,1 @@
+"""Pure experiment logic (assignment and statistics): no database, web or settings imports."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: datasets, protocols, peers, one experiment driver and the report."""

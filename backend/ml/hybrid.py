@@ -1,0 +1,227 @@
+"""The hybrid: itself a `Recommender` over the signal models, and the one ranking entry point.
+
+Every signal (SVD, EASE item-item, popularity and trending, TMDB vote counts, content text /
+watch / image) scores all catalogue rows for a user; the blend standardises them per user and
+combines them with weights learned on a temporal validation split (backend.ml.training).
+Collaborative signals are shrunk by each movie's support, n / (n + SUPPORT_SHRINKAGE), so a
+movie one person rated cannot outrank well-known ones on a lucky factor. The service, the
+evaluation, the monitor and the benchmarks all call `rank` (and `explain` for reasons).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from backend.ml.base import Recommender, UserHistory
+from backend.ml.blender import BlendWeights, feature_matrix, standardise
+from backend.ml.content import ContentModel
+from backend.ml.interactions import Interactions
+from backend.ml.item_model import ItemItemModel
+from backend.ml.popularity import MetadataPopularity, PopularityModel
+from backend.ml.scoring import Catalogue, ContentMatrices, top_n
+from backend.ml.svd import SVDModel
+
+SUPPORT_SHRINKAGE = 5.0
+COLLABORATIVE = ("svd", "item_item")
+CONTENT = ("content_text", "content_watch", "content_image")
+POPULAR = ("popularity", "trending", "metadata_popularity")
+
+
+@dataclass
+class Explanation:
+    """Why a movie is in a list: `kind` is collaborative / content / trending / popular / new,
+    `source` the index in the user's history of the movie that put it there (-1 for none)."""
+
+    kind: str
+    source: int = -1
+
+
+@dataclass
+class HybridRecommender(Recommender):
+    svd: SVDModel
+    items: ItemItemModel
+    popularity: PopularityModel
+    blend_with_content: BlendWeights
+    blend_without_content: BlendWeights
+    meta: dict = field(default_factory=dict)
+
+    name = "hybrid"
+
+    def __post_init__(self) -> None:
+        self.catalogue = None
+        self.content: ContentMatrices | None = None
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", ""))
+
+    # ------------------------------------------------------------------ fit / bind
+    @classmethod
+    def fit(  # type: ignore[override]
+        cls,
+        data: Interactions,
+        catalogue: Catalogue,
+        content: ContentMatrices | None = None,
+        params=None,  # noqa: ANN001 - backend.ml.training.TrainParams
+    ) -> HybridRecommender:
+        from backend.ml.training import train_hybrid
+
+        return train_hybrid(data, catalogue, content, params).bind(catalogue, content)
+
+    def bind(  # type: ignore[override]
+        self, catalogue: Catalogue, content: ContentMatrices | None = None
+    ) -> HybridRecommender:
+        bound = super().bind(catalogue)
+        bound.content = content
+        bound._models = {
+            "svd": self.svd.bind(catalogue),
+            "item_item": self.items.bind(catalogue),
+            "popularity": self.popularity.bind(catalogue),
+            "metadata_popularity": MetadataPopularity().bind(catalogue),
+        }
+        bound._models["trending"] = bound._models["popularity"].as_trending()
+        bound._content = {}
+        if content is not None and content.text is not None:
+            for kind in ("text", "watch"):
+                bound._content["content_" + kind] = ContentModel(kind, content).bind(catalogue)
+            real_image = content.image is not None and content.image_pretrained
+            if real_image and content.has_image.any():
+                bound._content["content_image"] = ContentModel("image", content).bind(catalogue)
+        support = bound._models["popularity"].support
+        bound.support = support
+        bound.is_cold = support == 0
+        bound._shrink = support / (support + SUPPORT_SHRINKAGE)
+        return bound
+
+    @property
+    def has_text(self) -> bool:
+        return "content_text" in self._content
+
+    def model(self, name: str) -> Recommender:
+        return self._models.get(name) or self._content[name]
+
+    # ------------------------------------------------------------------ scoring
+    def user(self, user_id: int | None, item_ids, ratings) -> UserHistory:  # noqa: ANN001
+        return UserHistory.of(self.catalogue, user_id, item_ids, ratings)
+
+    def signals(self, user: UserHistory, use_content: bool = True) -> dict[str, np.ndarray]:
+        """Every signal's scores over all catalogue rows for this user."""
+        out = {name: model.score(user) for name, model in self._models.items()}
+        if use_content:
+            out.update({name: model.score(user) for name, model in self._content.items()})
+        return out
+
+    def weights(self, use_content: bool) -> BlendWeights:
+        return (
+            self.blend_with_content
+            if use_content and self.has_text
+            else (self.blend_without_content)
+        )
+
+    def features(self, signals: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+        """Per-user standardised signals; collaborative ones shrunk by the movie's support."""
+        z = {name: standardise(values) for name, values in signals.items()}
+        for name in COLLABORATIVE:
+            if name in z:
+                z[name] = z[name] * self._shrink
+        zeros = np.zeros(len(self.catalogue.item_ids))
+        return feature_matrix(z, self.is_cold, names, standardised=True, missing=zeros)
+
+    def score(self, user: UserHistory, use_content: bool = True) -> np.ndarray:  # type: ignore[override]
+        weights = self.weights(use_content)
+        return weights.score(self.features(self.signals(user, use_content), weights.names))
+
+    def rank(  # type: ignore[override]
+        self,
+        user: UserHistory,
+        k: int,
+        exclude: np.ndarray | None = None,
+        use_content: bool = True,
+    ) -> np.ndarray:
+        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
+        return top_n(self.score(user, use_content), k, skip)
+
+    def predicted_ratings(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
+        """The served rating prediction (SVD stars); NaN where the model has no data on a movie."""
+        stars = self._models["svd"].score(user)[rows]
+        known = self._models["svd"].known_rows[rows] & ~self.is_cold[rows]
+        return np.where(known, stars, np.nan)
+
+    # ------------------------------------------------------------------ reasons
+    def explain(
+        self, user: UserHistory, rows: np.ndarray, use_content: bool = True
+    ) -> list[Explanation]:
+        """The signal group that adds most to each picked row's blend score, and its source.
+
+        Collaborative reasons name the rated movie with the largest EASE weight towards the
+        pick (its top contributor); content reasons (embedding mode only) the liked movie with
+        the closest story.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        weights = self.weights(use_content)
+        signals = self.signals(user, use_content)
+        feats = self.features(signals, weights.names)[rows] * weights.weights
+        groups = {
+            "collaborative": [j for j, n in enumerate(weights.names) if n in COLLABORATIVE],
+            "content": [j for j, n in enumerate(weights.names) if n in CONTENT],
+            "trending": [j for j, n in enumerate(weights.names) if n == "trending"],
+            "popular": [
+                j for j, n in enumerate(weights.names) if n in ("popularity", "metadata_popularity")
+            ],
+        }
+        totals = np.column_stack(
+            [feats[:, cols].sum(axis=1) if cols else np.full(len(rows), -np.inf)
+             for cols in groups.values()]
+        )  # fmt: skip
+        winner = np.argmax(totals, axis=1)
+        kinds = list(groups)
+        ease = self._models["item_item"].contributions(user, rows) if len(user) else None
+        nearest = (
+            self._content["content_text"].nearest_liked(user, rows)
+            if use_content and self.has_text
+            else np.full(len(rows), -1)
+        )
+        out = []
+        for k, row in enumerate(rows):
+            kind = kinds[winner[k]]
+            if self.is_cold[row]:
+                out.append(Explanation("new", int(nearest[k]) if use_content else -1))
+            elif kind == "content" and nearest[k] >= 0:
+                out.append(Explanation("content", int(nearest[k])))
+            elif kind in ("collaborative", "content") and ease is not None and ease[:, k].max() > 0:
+                out.append(Explanation("collaborative", int(np.argmax(ease[:, k]))))
+            elif kind == "trending":
+                out.append(Explanation("trending"))
+            elif kind == "collaborative":
+                out.append(Explanation("taste"))
+            else:
+                out.append(Explanation("popular"))
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: Path) -> None:
+        self.svd.save(directory)
+        self.items.save(directory)
+        self.popularity.save(directory)
+        blend = {
+            "with_content": self.blend_with_content.to_json(),
+            "without_content": self.blend_without_content.to_json(),
+        }
+        (directory / "blend.json").write_text(json.dumps(blend, indent=2))
+        (directory / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
+
+    @classmethod
+    def load(cls, directory: Path) -> HybridRecommender:
+        blend = json.loads((directory / "blend.json").read_text())
+        return cls(
+            svd=SVDModel.load(directory),
+            items=ItemItemModel.load(directory),
+            popularity=PopularityModel.load(directory),
+            blend_with_content=BlendWeights.from_json(blend["with_content"]),
+            blend_without_content=BlendWeights.from_json(blend["without_content"]),
+            meta=json.loads((directory / "meta.json").read_text()),
+        )
