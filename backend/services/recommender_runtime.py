@@ -28,7 +28,7 @@ from backend.ml.index_store import BuildStats, EmbeddingIndex, IndexStore, build
 from backend.ml.popularity import bayesian_average
 from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.svd import SVDParams
-from backend.ml.text_encoder import TextEncoder
+from backend.ml.text_encoder import BUILD_PROGRESS_FILE, TextEncoder
 from backend.ml.training import TrainParams, train_hybrid
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,6 @@ class RecommenderRuntime:
         self._image_checked = False
         self.device = "cpu"
         self.building_index = False
-        self.texts_encoded_at_build_start = 0
         self.training = False
 
     # ------------------------------------------------------------------ loading
@@ -275,7 +274,8 @@ class RecommenderRuntime:
     ) -> BuildReport:
         started = time.perf_counter()
         self.building_index = True
-        self.texts_encoded_at_build_start = self.text_encoder().texts_encoded
+        # Progress goes to a file beside the index: API processes read it for /embeddings/status.
+        self.text_encoder().report_progress(self.settings.embeddings_dir / BUILD_PROGRESS_FILE)
         try:
             items = ml_data.movie_contents(db, max_movies=max_movies)
             previous = self.index_store.load()
@@ -328,6 +328,7 @@ class RecommenderRuntime:
             raise
         finally:
             self.building_index = False
+            self.text_encoder().report_progress(None)
 
     def train(self, db: Session) -> HybridRecommender:
         started = time.perf_counter()
