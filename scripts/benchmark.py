@@ -28,6 +28,7 @@ BENCHMARKS = (
     "text_index",
     "retrain_small",
     "retrain_scale",
+    "scale_serving",
 )
 
 

@@ -241,6 +241,22 @@ def details(results: dict) -> list[str]:
                 f"{row.get('cosine_to_torch_min', 1.0)} / {row.get('cosine_to_torch_mean', 1.0)}"
                 f" | {row.get('neighbour_recall_at_10_vs_torch', 1.0)} |"
             )
+    sizes = results.get("scale_serving", {}).get("sizes") or {}
+    if sizes:
+        lines += ["", "## Catalogue size (SVD + text + popularity blend, synthetic catalogues)", ""]
+        lines += [
+            "| Movies | exact text P50 | FAISS text P50 (recall@10) | blend, every movie P50 / P99 "
+            "| blend over candidates P50 / P99 (recall@10) |",
+            "|---|---|---|---|---|",
+        ]
+        for n, row in sizes.items():
+            ex, fa = row["exact_text"], row["faiss_text"]
+            hx, hc = row["hybrid_exhaustive"], row["hybrid_candidates"]
+            lines.append(
+                f"| {int(n):,} | {ex['p50']} | {fa['p50']} ({row['faiss_text_recall_at_10']}) | "
+                f"{hx['p50']} / {hx['p99']} | {hc['p50']} / {hc['p99']} "
+                f"({row['hybrid_candidates_recall_at_10']}) |"
+            )
     retrains = {k: v for k, v in results.items() if k.startswith("retrain")}
     if retrains:
         keys = (
