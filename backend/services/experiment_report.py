@@ -94,22 +94,24 @@ def build_report(db: Session, name: str, window_hours: float) -> dict:
     n = len(ids)
 
     def flags(kind: str, min_rating: float | None = None) -> np.ndarray:
-        picked = [
-            imp
-            for imp, k, rating in data["events"]
-            if k == kind and (min_rating is None or (rating or 0) >= min_rating)
-        ]
+        picked = np.array(
+            [
+                imp
+                for imp, k, rating in data["events"]
+                if k == kind and (min_rating is None or (rating or 0) >= min_rating)
+            ],
+            dtype=int,
+        )
         out = np.zeros(n, dtype=float)
-        if picked:
-            np.add.at(out, np.searchsorted(ids, np.array(picked, dtype=int)), 1.0)
+        picked = picked[np.isin(picked, ids)]  # written after the impressions were read
+        np.add.at(out, np.searchsorted(ids, picked), 1.0)
         return out
 
     clicks, views, dismissals = flags("click"), flags("detail_view"), flags("dismiss")
     converted = flags("rating", CONVERSION_RATING) > 0
-    item_imp = np.searchsorted(ids, data["items"][:, 0]) if n else np.zeros(0, int)
-    item_novelty = np.array(
-        [novelty_of.get(m, -math.log2(1 / (raters + 1))) for m in data["items"][:, 1]]
-    )
+    items = data["items"][np.isin(data["items"][:, 0], ids)]
+    item_imp = np.searchsorted(ids, items[:, 0])
+    item_novelty = np.array([novelty_of.get(m, -math.log2(1 / (raters + 1))) for m in items[:, 1]])
     list_len = np.bincount(item_imp, minlength=n)
     novelty = np.bincount(item_imp, weights=item_novelty, minlength=n) / np.maximum(list_len, 1)
 
@@ -123,11 +125,11 @@ def build_report(db: Session, name: str, window_hours: float) -> dict:
         def per_user(values: np.ndarray, m=mask, idx=user_idx, k=len(user_ids)) -> np.ndarray:
             return np.bincount(idx, weights=values[m], minlength=k)
 
-        in_variant = mask[item_imp] if n else np.zeros(0, bool)
+        in_variant = mask[item_imp]
         user_of_item = np.searchsorted(user_ids, users[item_imp[in_variant]])
         matrix = sparse.csr_matrix(
-            (np.ones(in_variant.sum()), (user_of_item, data["items"][in_variant, 1])),
-            shape=(len(user_ids), int(data["items"][:, 1].max(initial=0)) + 1),
+            (np.ones(in_variant.sum()), (user_of_item, items[in_variant, 1])),
+            shape=(len(user_ids), int(items[:, 1].max(initial=0)) + 1),
         )
         coverage, replicates = stats.coverage_replicates(matrix, catalogue_size, rng)
         estimates[variant.name] = {

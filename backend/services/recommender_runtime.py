@@ -83,6 +83,7 @@ class RecommenderRuntime:
         self._image_checked = False
         self.device = "cpu"
         self.building_index = False
+        self.texts_encoded_at_build_start = 0
         self.training = False
 
     # ------------------------------------------------------------------ loading
@@ -238,6 +239,8 @@ class RecommenderRuntime:
                 self.settings.text_model,
                 device=self.device,
                 batch_size=self.settings.text_batch_size,
+                backend=self.settings.text_backend,
+                onnx_dir=self.settings.models_dir / "onnx",
             )
         return self._text_encoder
 
@@ -273,6 +276,7 @@ class RecommenderRuntime:
     ) -> BuildReport:
         started = time.perf_counter()
         self.building_index = True
+        self.texts_encoded_at_build_start = self.text_encoder().texts_encoded
         try:
             items = ml_data.movie_contents(db, max_movies=max_movies)
             previous = self.index_store.load()
