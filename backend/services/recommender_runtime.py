@@ -29,7 +29,7 @@ from backend.ml.index_store import BuildStats, EmbeddingIndex, IndexStore, build
 from backend.ml.popularity import bayesian_average
 from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.svd import SVDParams
-from backend.ml.text_encoder import TextEncoder
+from backend.ml.text_encoder import BUILD_PROGRESS_FILE, TextEncoder
 from backend.ml.training import TrainParams, train_hybrid
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,6 @@ class RecommenderRuntime:
         self._image_checked = False
         self.device = "cpu"
         self.building_index = False
-        self.texts_encoded_at_build_start = 0
         self.training = False
 
     # ------------------------------------------------------------------ loading
@@ -276,7 +275,8 @@ class RecommenderRuntime:
     ) -> BuildReport:
         started = time.perf_counter()
         self.building_index = True
-        self.texts_encoded_at_build_start = self.text_encoder().texts_encoded
+        # Progress goes to a file beside the index: API processes read it for /embeddings/status.
+        self.text_encoder().report_progress(self.settings.embeddings_dir / BUILD_PROGRESS_FILE)
         try:
             items = ml_data.movie_contents(db, max_movies=max_movies)
             previous = self.index_store.load()
@@ -329,6 +329,7 @@ class RecommenderRuntime:
             raise
         finally:
             self.building_index = False
+            self.text_encoder().report_progress(None)
 
     def train(self, db: Session) -> HybridRecommender:
         started = time.perf_counter()
@@ -427,6 +428,24 @@ def get_runtime(settings: Settings | None = None) -> RecommenderRuntime:
             _runtime = RecommenderRuntime(settings or get_settings())
             _runtime.load_from_disk()
         return _runtime
+
+
+_blas_pinned = False
+
+
+def pin_serving_blas(settings: Settings) -> None:
+    """Pin BLAS to SERVING_BLAS_THREADS for this process, once (0 leaves the default).
+
+    Serving runs many small products, often from several threads: multi-threaded BLAS calls then
+    oversubscribe the cores. The API pins in its lifespan; library users (the facades) here.
+    """
+    global _blas_pinned
+    if _blas_pinned or settings.serving_blas_threads <= 0:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=settings.serving_blas_threads, user_api="blas")
+    _blas_pinned = True
 
 
 def reset_runtime(runtime: RecommenderRuntime | None = None) -> None:
