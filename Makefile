@@ -24,9 +24,10 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 
+# The API (uvicorn, WEB_CONCURRENCY workers) and the job worker, started and stopped together.
 run: $(BIN)/python
 	$(BIN)/python -m backend.cli prepare
-	$(BIN)/uvicorn backend.main:app --host $(HOST) --port $(PORT)
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m backend.cli run
 
 test: $(BIN)/python
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest

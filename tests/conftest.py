@@ -30,6 +30,10 @@ os.environ["SVD_N_FACTORS"] = "20"
 os.environ["SVD_N_EPOCHS"] = "15"
 os.environ["MODEL_RELOAD_CHECK_SECONDS"] = "0"
 os.environ["LOGIN_MAX_FAILURES"] = "5"
+# The suite signs up many users from one test client; limits are tested with their own apps.
+os.environ["REGISTRATIONS_PER_ADDRESS"] = "100000"
+os.environ["LOGIN_ADDRESS_MAX_FAILURES"] = "100000"
+os.environ.pop("REDIS_URL", None)
 
 from sqlalchemy import text  # noqa: E402
 
@@ -56,9 +60,14 @@ def _schema() -> Iterator[None]:
 def clear_tables() -> None:
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE ratings, movies, users RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text(
+                    "TRUNCATE ratings, movies, users, jobs, rate_limit_counters "
+                    "RESTART IDENTITY CASCADE"
+                )
+            )
         else:
-            for table in ("ratings", "movies", "users"):
+            for table in ("ratings", "movies", "users", "jobs", "rate_limit_counters"):
                 conn.execute(text(f"DELETE FROM {table}"))
 
 

@@ -71,10 +71,23 @@ def index_status(db: Session, runtime: RecommenderRuntime) -> dict:
         "build_seconds": manifest.get("build_seconds"),
         "index_version": manifest.get("version"),
         "building": runtime.building_index,
+        "build_progress": _build_progress(runtime, int(total)),
         "training": runtime.training,
         "model_version": runtime.bundle.version if runtime.bundle else None,
         "model_trained_at": runtime.bundle.meta.get("trained_at") if runtime.bundle else None,
         "model_holdout_rmse": runtime.bundle.meta.get("holdout_rmse") if runtime.bundle else None,
         "blend_weights": (runtime.bundle.blend_with_content.to_json() if runtime.bundle else None),
         "last_error": runtime.events.last_error,
+    }
+
+
+def _build_progress(runtime: RecommenderRuntime, total: int) -> dict | None:
+    """Texts encoded so far by the build running in this process (None when none runs)."""
+    if not runtime.building_index:
+        return None
+    done = runtime.text_encoder().texts_encoded - runtime.texts_encoded_at_build_start
+    return {
+        "texts_encoded": done,
+        "catalogue_movies": total,
+        "ratio": round(min(done / total, 1.0), 4) if total else 0.0,
     }

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from backend.models import Movie, Rating
 
-POOL_SIZE = 400  # the most-rated movies the picks are drawn from
-GENRE_DAMPING = 0.75  # per earlier pick sharing a genre (averaged over the movie's genres)
-DECADE_DAMPING = 0.6  # per earlier pick from the same decade
+POOL_SIZE = 150  # the most-rated movies the picks are drawn from ("well known")
+GENRE_DAMPING = 0.8  # per earlier pick sharing a genre (averaged over the movie's genres)
+DECADE_DAMPING = 0.8  # per earlier pick from the same decade
 
 
 def _candidates(db: Session, exclude: Collection[int]) -> list[tuple[Movie, int, float]]:

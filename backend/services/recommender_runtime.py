@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from backend.config import Settings
 from backend.ml import data as ml_data
 from backend.ml.ann import ExactIndex, VectorIndex, make_index
+from backend.ml.artifacts import ArtifactStore
 from backend.ml.device import resolve_device
 from backend.ml.hybrid import HybridRecommender
 from backend.ml.image_encoder import ImageEncoder, ImageWeightsUnavailable
 from backend.ml.index_store import BuildStats, EmbeddingIndex, IndexStore, build_index
-from backend.ml.model_store import VersionedStore
 from backend.ml.popularity import bayesian_average
 from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.svd import SVDParams
@@ -62,8 +62,10 @@ class RuntimeEvents:
 class RecommenderRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.model_store = VersionedStore(settings.models_dir / "bundles")
+        self.model_store = ArtifactStore(settings.models_dir / "bundles", kind="model bundle")
         self.index_store = IndexStore(settings.embeddings_dir)
+        self.model_store.clean_temp()
+        self.index_store.store.clean_temp()
         self.events = RuntimeEvents()
         self.bundle: HybridRecommender | None = None
         self.index: EmbeddingIndex | None = None
@@ -80,6 +82,7 @@ class RecommenderRuntime:
         self._image_checked = False
         self.device = "cpu"
         self.building_index = False
+        self.texts_encoded_at_build_start = 0
         self.training = False
 
     # ------------------------------------------------------------------ loading
@@ -96,36 +99,28 @@ class RecommenderRuntime:
         self._load_index_if_newer()
 
     def _load_bundle_if_newer(self) -> None:
-        version = self.model_store.current_version()
-        if version is None or (self.bundle is not None and self.bundle.version == version):
+        current = self.bundle.version if self.bundle is not None else None
+        loaded = self.model_store.load(HybridRecommender.load, loaded_version=current)
+        if loaded is None:
             return
-        directory = self.model_store.current_dir()
-        if directory is None:
-            return
-        try:
-            bundle = HybridRecommender.load(directory)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning(
-                "model bundle %s could not be loaded (%s); keeping the current one", version, exc
-            )
-            return
+        bundle = loaded.value
         with self._lock:
             self.bundle = bundle
             self._context_cache.clear()
-        log.info("model bundle %s loaded (%s ratings)", version, bundle.meta.get("n_ratings"))
+        log.info(
+            "model bundle %s loaded (%s ratings)", bundle.version, bundle.meta.get("n_ratings")
+        )
 
     def _load_index_if_newer(self) -> None:
-        version = self.index_store.current_version()
-        if version is None or (self.index is not None and self.index.version == version):
-            return
-        index = self.index_store.load()
+        current = self.index.version if self.index is not None else None
+        index = self.index_store.load(loaded_version=current)
         if index is None:
             return
         with self._lock:
             self.index = index
             self._content_cache = None
             self._context_cache.clear()
-        log.info("embedding index %s loaded (%d movies)", version, len(index))
+        log.info("embedding index %s loaded (%d movies)", index.version, len(index))
 
     # ------------------------------------------------------------------ catalogue / context
     def catalogue(self, db: Session) -> Catalogue:
@@ -243,6 +238,8 @@ class RecommenderRuntime:
                 self.settings.text_model,
                 device=self.device,
                 batch_size=self.settings.text_batch_size,
+                backend=self.settings.text_backend,
+                onnx_dir=self.settings.models_dir / "onnx",
             )
         return self._text_encoder
 
@@ -278,6 +275,7 @@ class RecommenderRuntime:
     ) -> BuildReport:
         started = time.perf_counter()
         self.building_index = True
+        self.texts_encoded_at_build_start = self.text_encoder().texts_encoded
         try:
             items = ml_data.movie_contents(db, max_movies=max_movies)
             previous = self.index_store.load()
@@ -289,7 +287,15 @@ class RecommenderRuntime:
                 device=self.device,
                 progress=progress,
             )
-            if stats.encoded_text or stats.encoded_images or stats.dropped or previous is None:
+            if max_movies is not None and previous is not None and len(index) < len(previous):
+                # A partial build (max_movies) never replaces a fuller published index.
+                log.warning(
+                    "partial index build (%d movies) not published: the live index has %d",
+                    len(index),
+                    len(previous),
+                )
+                version = previous.version
+            elif stats.encoded_text or stats.encoded_images or stats.dropped or previous is None:
                 version = self.index_store.save(index)
                 loaded = self.index_store.load()
                 with self._lock:
@@ -334,7 +340,7 @@ class RecommenderRuntime:
             self._load_index_if_newer()
             content = self.content_for(catalogue)
             bundle = train_hybrid(interactions, catalogue, content, self.train_params())
-            self.model_store.publish(bundle.version, bundle.save)
+            self.model_store.publish(bundle.save, bundle.version, verify=HybridRecommender.load)
             with self._lock:
                 self.bundle = bundle
                 self._context_cache.clear()

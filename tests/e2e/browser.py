@@ -238,7 +238,7 @@ def new_user(server: Server, prefix: str = "ui") -> tuple[str, str]:
 
 def sign_in_as(drv: WebDriver, server: Server, username: str, token: str, hash_route: str) -> None:
     """Open the app already signed in (the token the login form would have stored)."""
-    drv.get(f"{server.base_url}/health")  # any page of the origin, to reach its storage
+    drv.get(f"{server.base_url}/")  # the app's origin, to reach its storage
     drv.execute_script(
         "sessionStorage.clear();"
         "sessionStorage.setItem('movierec.token', arguments[0]);"
@@ -246,7 +246,8 @@ def sign_in_as(drv: WebDriver, server: Server, username: str, token: str, hash_r
         token,
         username,
     )
-    drv.get(f"{server.base_url}/{hash_route}")  # a full load: the app starts afresh
+    # A new query string makes this a full load (a hash change alone would not restart the app).
+    drv.get(f"{server.base_url}/?as={username}{hash_route}")
     wait(drv).until(lambda d: username in d.find_element(By.ID, "whoami").text)
 
 

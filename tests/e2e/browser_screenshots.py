@@ -1,11 +1,15 @@
 """Save screenshots of the web frontend for the docs (run by hand; pytest does not collect it).
 
-Needs a running backend and an existing account that has rated a few movies:
+Needs a running backend with a catalogue and trained models. It registers a new account (and the
+same name with -phone), rates through onboarding as a newcomer would, and captures onboarding,
+recommendations, my ratings, a movie page and the status page at desktop (1280 px) and phone
+(375 px) widths:
 
     .venv/bin/python tests/e2e/browser_screenshots.py --base-url http://127.0.0.1:8000 \\
-        --username alice --password 'secret-password'
+        --username newcomer --password 'secret-password'
 
-writes docs/screenshots/recommendations.png and docs/screenshots/movie-detail.png. The browser is
+writes docs/screenshots/NAME.png and NAME-phone.png. The docs' shots use a catalogue imported
+without posters, so they show the placeholder poster instead of TMDB's images. The browser is
 Debian Chromium (/usr/bin/chromium with /usr/bin/chromedriver); nothing is downloaded.
 """
 
@@ -52,12 +56,15 @@ def make_driver(profile_dir: str, width: int, height: int) -> WebDriver:
     return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
 
 
-def full_page_png(drv: WebDriver, path: Path, width: int, mobile: bool) -> None:
-    """Capture the whole page, not just the viewport."""
+def full_page_png(
+    drv: WebDriver, path: Path, width: int, mobile: bool, max_height: int | None = None
+) -> None:
+    """Capture the whole page (or its top `max_height` pixels), not just the viewport."""
     height = drv.execute_script(
         "return Math.ceil(Math.max(document.documentElement.scrollHeight,"
         " document.body.scrollHeight))"
     )
+    height = min(height, max_height) if max_height else height
     drv.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {
@@ -87,90 +94,123 @@ def full_page_png(drv: WebDriver, path: Path, width: int, mobile: bool) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
+RATINGS = [5, 4.5, 2, 4, 1.5, 5, 3, 4.5, 2.5, 4]  # what the screenshot user gives, in order
+UNSEEN = (2, 7)  # onboarding cards marked "haven't seen"
+
+
+def register(drv: WebDriver, wait: WebDriverWait, base_url: str, username: str, password: str):
+    drv.get(f"{base_url}/#/login")
+    wait.until(EC.visibility_of_element_located((By.ID, "register-username")))
+    drv.find_element(By.ID, "register-username").send_keys(username)
+    drv.find_element(By.ID, "register-email").send_keys(f"{username}@example.com")
+    drv.find_element(By.ID, "register-password").send_keys(password)
+    drv.find_element(By.CSS_SELECTOR, "#register-form button[type=submit]").click()
+    wait.until(EC.url_contains("#/welcome"))
+
+
+def rate_onboarding(drv: WebDriver, wait: WebDriverWait) -> None:
+    """Rate the first onboarding cards (skipping a few as unseen), as a newcomer would."""
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".onboard-card")) >= 20)
+    cards = drv.find_elements(By.CSS_SELECTOR, ".onboard-card")
+    values = iter(RATINGS)
+    for index, card in enumerate(cards[: len(RATINGS) + len(UNSEEN)]):
+        if index in UNSEEN:
+            card.find_element(By.CSS_SELECTOR, ".onboard-unseen").click()
+            continue
+        value = next(values)
+        card.find_element(By.CSS_SELECTOR, f'button[data-rating-value="{value:g}"]').click()
+        wait.until(lambda d, c=card: c.get_attribute("data-state") == "rated")
+    drv.execute_script("window.scrollTo(0, 0)")
+
+
+def wait_for_recommendations(drv: WebDriver, wait: WebDriverWait) -> None:
+    for column in ("rec-hybrid", "rec-baseline"):
+        wait.until(
+            lambda d, c=column: (
+                d.find_element(By.ID, c).get_attribute("data-state") in ("loaded", "error")
+            )
+        )
+
+
 def take_screenshots(
     base_url: str,
     username: str,
     password: str,
     out_dir: Path,
     *,
-    movie_id: int | None = None,
     width: int = 1280,
     height: int = 900,
     suffix: str = "",
 ) -> list[Path]:
+    """Register `username`, rate through onboarding, and capture the main pages."""
     mobile = width < 600
+    base_url = base_url.rstrip("/")
+    shots: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="movierec-shots-") as profile:
         drv = make_driver(profile, width, height)
         if mobile:
             drv.execute_cdp_cmd(
                 "Emulation.setDeviceMetricsOverride",
-                {
-                    "width": width,
-                    "height": height,
-                    "deviceScaleFactor": 1,
-                    "mobile": True,
-                },
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
             )
         wait = WebDriverWait(drv, TIMEOUT_S)
+
+        def shot(name: str, max_height: int | None = None) -> None:
+            path = out_dir / f"{name}{suffix}.png"
+            full_page_png(drv, path, width, mobile, max_height)
+            shots.append(path)
+
         try:
-            drv.get(f"{base_url.rstrip('/')}/#/login")
-            wait.until(EC.visibility_of_element_located((By.ID, "login-username")))
-            drv.find_element(By.ID, "login-username").send_keys(username)
-            drv.find_element(By.ID, "login-password").send_keys(password)
-            drv.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
-            wait.until(EC.url_contains("#/movies"))
+            register(drv, wait, base_url, username, password)
+            rate_onboarding(drv, wait)
+            shot("onboarding", max_height=1400 if mobile else 1100)
 
-            drv.execute_script("location.hash = '#/recommendations'")
-            for column in ("rec-hybrid", "rec-baseline"):
-                wait.until(
-                    lambda d, c=column: (
-                        d.find_element(By.ID, c).get_attribute("data-state") in ("loaded", "error")
-                    )
-                )
+            drv.find_element(By.ID, "onboarding-done").click()
+            wait_for_recommendations(drv, wait)
+            shot("recommendations")
             first = drv.find_elements(By.CSS_SELECTOR, "#rec-hybrid .rec-item")
-            recs = out_dir / f"recommendations{suffix}.png"
-            full_page_png(drv, recs, width, mobile)
 
-            if movie_id is None:
-                if not first:
-                    raise SystemExit("no recommendations to open; pass --movie-id")
+            drv.execute_script("location.hash = '#/my-ratings'")
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#my-ratings-list .myrating"))
+            shot("my-ratings")
+
+            if first:
                 movie_id = int(first[0].get_attribute("data-movie-id"))
-            drv.execute_script("location.hash = arguments[0]", f"#/movies/{movie_id}")
-            wait.until(EC.visibility_of_element_located((By.ID, "rating-stars")))
-            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#similar-list, #similar p"))
-            detail = out_dir / f"movie-detail{suffix}.png"
-            full_page_png(drv, detail, width, mobile)
-            return [recs, detail]
+                drv.execute_script("location.hash = arguments[0]", f"#/movies/{movie_id}")
+                wait.until(EC.visibility_of_element_located((By.ID, "rating-stars")))
+                wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#similar-list, #similar p"))
+                shot("movie-detail")
+
+            drv.execute_script("location.hash = '#/status'")
+            wait.until(EC.visibility_of_element_located((By.ID, "status-list")))
+            shot("status")
+            return shots
         finally:
             drv.quit()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8000")
-    parser.add_argument("--username", required=True)
-    parser.add_argument("--password", required=True)
-    parser.add_argument(
-        "--movie-id",
-        type=int,
-        help="movie for the detail shot (default: the first hybrid recommendation)",
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8000")
+    parser.add_argument(
+        "--username", required=True, help="a new account to register (phone shots add -phone)"
+    )
+    parser.add_argument("--password", required=True, help="its password (8 characters or more)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=900)
-    parser.add_argument("--suffix", default="", help="added to the file names, e.g. -phone")
     args = parser.parse_args(argv)
-    for path in take_screenshots(
-        args.base_url,
-        args.username,
-        args.password,
-        args.out,
-        movie_id=args.movie_id,
-        width=args.width,
-        height=args.height,
-        suffix=args.suffix,
-    ):
-        print(path)
+    for width, height, suffix in ((1280, 900, ""), (375, 812, "-phone")):
+        for path in take_screenshots(
+            args.base_url,
+            args.username + suffix,
+            args.password,
+            args.out,
+            width=width,
+            height=height,
+            suffix=suffix,
+        ):
+            print(path)
     return 0
 
 

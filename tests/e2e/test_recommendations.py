@@ -6,6 +6,7 @@ from __future__ import annotations
 from selenium.webdriver.common.by import By
 
 from tests.e2e.browser import (
+    api_get,
     horizontal_overflow,
     needs_chromium,
     phone_width,
@@ -51,9 +52,19 @@ def test_recommendations_follow_ratings(server, driver, account, console):
     assert not rated & set(baseline_after), baseline_after
     reasons = drv.find_elements(By.CSS_SELECTOR, "#rec-hybrid .rec-reason")
     assert reasons and all(r.text.strip() for r in reasons)
-    # The raw blend score means nothing to a person: it is never shown.
+    # The raw blend score means nothing to a person: it is never shown. The predicted stars are.
     meta = " ".join(m.text for m in drv.find_elements(By.CSS_SELECTOR, ".rec-meta"))
     assert "score" not in meta.lower(), meta
+    served = api_get(server, account[1], "/movies/recommendations?limit=10&use_embeddings=true")
+    predicted = {m["id"]: m["predicted_rating"] for m in served}
+    assert any(value is not None for value in predicted.values()), served
+    for item in drv.find_elements(By.CSS_SELECTOR, "#rec-hybrid .rec-item"):
+        stars = predicted[int(item.get_attribute("data-movie-id"))]
+        shown = item.find_elements(By.CSS_SELECTOR, ".rec-expect")
+        if stars is None:
+            assert not shown
+        else:
+            assert shown[0].text == f"You'd rate it about {stars:.1f}★", shown[0].text
 
     # Desktop: the columns sit side by side.
     hybrid = drv.find_element(By.ID, "rec-hybrid").rect

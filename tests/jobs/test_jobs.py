@@ -112,6 +112,7 @@ def test_two_workers_share_one_build_and_pick_up_new_versions(tmp_path):
             "DATA_DIR": str(tmp_path / "data"),
             "SCHEDULER_ENABLED": "true",
             "TRAIN_ON_STARTUP": "true",
+            "WEB_CONCURRENCY": "2",
             "BUILD_INDEX_ON_STARTUP": "true",
             "MODEL_RELOAD_CHECK_SECONDS": "0.5",
             "LOG_LEVEL": "INFO",
@@ -125,21 +126,12 @@ def test_two_workers_share_one_build_and_pick_up_new_versions(tmp_path):
     ):
         subprocess.run(run + args, env=env, cwd=ROOT, check=True, capture_output=True)
     port = free_port()
+    env["PORT"] = str(port)
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
+        # What `make run` starts: the API with 2 workers and the job worker.
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "backend.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-            ],
+            [sys.executable, "-m", "backend.cli", "run"],
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -188,7 +180,8 @@ def test_two_workers_share_one_build_and_pick_up_new_versions(tmp_path):
 
             before = {v[0] for v in versions.values()}
             headers = {"Authorization": f"Bearer {token}"}
-            assert client.post("/admin/models/svd/retrain", headers=headers).status_code == 202
+            queued = client.post("/admin/models/svd/retrain", headers=headers)
+            assert queued.status_code == 202, queued.text
             seen: dict[int, str] = {}
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and (

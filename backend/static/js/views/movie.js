@@ -154,7 +154,8 @@ export async function viewMovie({ id, rid }) {
       'section', { class: 'similar', 'aria-labelledby': 'similar-title' },
       el('h2', { id: 'similar-title' }, 'More like this'),
       el('p', { class: 'hint' },
-        'Movies whose descriptions read most like this one (text embeddings).'),
+        'Movies whose descriptions read most like this one (text embeddings; posters count too '
+        + 'only when pretrained image weights are configured, see Index status).'),
       similar,
     ),
   );
