@@ -30,6 +30,7 @@ from backend.models import User
 from backend.security import create_access_token
 from backend.services import experiments as experiment_service
 from backend.services.impressions import ImpressionRecorder, record_served
+from backend.services.recommender_runtime import get_runtime
 
 
 def _median_us(fn: Callable[[], object], repeat: int) -> float:
