@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Callable
 
-from backend.ml.runtime import get_runtime
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -30,6 +29,7 @@ from backend.models import User
 from backend.security import create_access_token
 from backend.services import experiments as experiment_service
 from backend.services.impressions import ImpressionRecorder, record_served
+from backend.services.recommender_runtime import get_runtime
 
 
 def _median_us(fn: Callable[[], object], repeat: int) -> float:

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 Method = Literal["svd", "hybrid", "hybrid_no_embeddings", "content", "popularity"]
 COLD_USER_DIVERSITY = 0.3
 POPULAR_REASON = "Popular with viewers: highly rated by many people"
+# The hybrid's popularity signals count votes (here and on TMDB), not how high they are.
+WIDELY_WATCHED = "Popular with viewers: widely watched"
 
 
 @dataclass
@@ -176,7 +178,7 @@ class MovieRecommender:
             return "Trending: many viewers rated it recently"
         if why.kind == "taste":
             return "Viewers with taste like yours rate it highly"
-        return POPULAR_REASON
+        return WIDELY_WATCHED
 
     # ------------------------------------------------------------ similar movies
     def similar_movies(self, movie_id: int, n: int = 10) -> list[Recommendation]:

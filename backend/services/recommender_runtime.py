@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -99,7 +100,7 @@ class RecommenderRuntime:
 
     def _load_bundle_if_newer(self) -> None:
         current = self.bundle.version if self.bundle is not None else None
-        loaded = self.model_store.load(HybridRecommender.load, loaded_version=current)
+        loaded = self.model_store.load(load_bundle, loaded_version=current)
         if loaded is None:
             return
         bundle = loaded.value
@@ -341,7 +342,9 @@ class RecommenderRuntime:
             self._load_index_if_newer()
             content = self.content_for(catalogue)
             bundle = train_hybrid(interactions, catalogue, content, self.train_params())
-            self.model_store.publish(bundle.save, bundle.version, verify=HybridRecommender.load)
+            self.model_store.publish(
+                bundle.save, bundle.version, verify=lambda d: load_bundle(d, named=False)
+            )
             with self._lock:
                 self.bundle = bundle
                 self._context_cache.clear()
@@ -379,6 +382,16 @@ class RecommenderRuntime:
             validation_fraction=s.svd_holdout_fraction * 2,
             seed=s.svd_random_state,
         )
+
+
+def load_bundle(directory: Path, named: bool = True) -> HybridRecommender:
+    """Load a bundle and check what loading alone does not (a store quarantines it otherwise)."""
+    bundle = HybridRecommender.load(directory)
+    if not isinstance(bundle.meta, dict):
+        raise ValueError("meta.json is not a JSON object")
+    if named and bundle.version != directory.name:
+        raise ValueError(f"meta.json names version {bundle.version!r}, not its folder")
+    return bundle
 
 
 def align_content(index: EmbeddingIndex, item_ids: np.ndarray, version: str) -> ContentMatrices:
