@@ -34,9 +34,12 @@ BENCHMARKS = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmarks", nargs="*", choices=BENCHMARKS, metavar="BENCHMARK")
+    parser.add_argument("benchmarks", nargs="*", metavar="BENCHMARK", help=", ".join(BENCHMARKS))
     parser.add_argument("--write-docs", action="store_true", help="render docs/performance.md")
     args, extra = parser.parse_known_args(argv)
+    unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r}: choose from {', '.join(BENCHMARKS)}")
     if extra and len(args.benchmarks) != 1:
         parser.error("extra arguments need exactly one benchmark")
     for name in args.benchmarks:
