@@ -4,7 +4,7 @@ FROM python:3.11-slim AS base
 
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    DATA_DIR=/data HF_HUB_OFFLINE=1 TORCH_HOME=/data/torch
+    DATA_DIR=/data HF_HUB_OFFLINE=1 TORCH_HOME=/data/torch HOST=0.0.0.0 PORT=8000
 
 RUN apt-get update && apt-get install -y --no-install-recommends curl \
     && rm -rf /var/lib/apt/lists/*
@@ -25,5 +25,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
     CMD curl -fsS http://127.0.0.1:8000/ready || exit 1
 
-# Migrations run on start; the scheduler runs as its own service in docker-compose.yml.
-CMD ["sh", "-c", "python -m backend.cli prepare && exec uvicorn backend.main:app --host 0.0.0.0 --port 8000 --workers ${WEB_CONCURRENCY:-2}"]
+# Migrations run on start; uvicorn gets its limits from Settings (`backend.cli api`). Jobs run in
+# the worker service of docker-compose.yml (`python -m backend.cli worker`), never in the API.
+CMD ["sh", "-c", "python -m backend.cli prepare && exec python -m backend.cli api"]

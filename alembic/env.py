@@ -37,6 +37,12 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:  # noqa: ANN001
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Rebuilding a referenced table (batch mode) must not cascade deletes; the pragma only
+        # takes effect outside a transaction, so it is set and committed before migrating.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -44,6 +50,12 @@ def _run(connection) -> None:  # noqa: ANN001
     )
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+        if problems:
+            raise RuntimeError(f"foreign key check failed after migrating: {problems[:5]}")
 
 
 if context.is_offline_mode():

@@ -28,8 +28,10 @@ def one_line(exc: BaseException) -> str:
 
 @contextmanager
 def step(label: str, number: str = "") -> Iterator[None]:
-    """Announce a step before it starts and say how long it took when it ends (on stdout:
-    stderr carries only progress bars and the one-line error)."""
+    """Announce a step before it starts and say how long it took when it ends.
+
+    Steps go to stdout so that stderr carries only progress bars and, on failure, one error line.
+    """
     prefix = f"[{number}] " if number else ""
     print(f"{prefix}{label}...", flush=True)
     started = time.perf_counter()
@@ -87,26 +89,30 @@ def prepare(_: argparse.Namespace) -> None:
 
 def create_admin(args: argparse.Namespace) -> None:
     from backend.database import SessionLocal
+    from backend.security import password_problem
     from backend.services.users import set_admin
 
     password = args.password or getpass.getpass("Password: ")
     settings = get_settings()
     if len(password) < settings.password_min_length:
         raise ValueError(f"password must be at least {settings.password_min_length} characters")
+    problem = password_problem(password)
+    if problem:
+        raise ValueError(problem)
     with SessionLocal() as db:
-        user = set_admin(db, args.username, args.email, password)
+        user = set_admin(
+            db, args.username, args.email, password, reset_password=args.reset_password
+        )
     print(f"admin {user.username} (id {user.id}) ready")
 
 
 def train(_: argparse.Namespace) -> None:
-    from backend.database import SessionLocal
-    from backend.jobs.locks import job_lock
+    from backend.jobs.runner import run_locked
     from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
-    label = "training SVD, item model and blend (1-2 min on ml-latest-small)"
-    with step(label), job_lock(runtime.settings.locks_dir, wait_seconds=3600), SessionLocal() as db:
-        bundle = runtime.train(db)
+    with step("training SVD, item model and blend (1-2 min on ml-latest-small)"):
+        bundle = run_locked(runtime, runtime.train, wait_seconds=3600)
     print(
         f"models {bundle.version}: {bundle.meta['n_ratings']} ratings, held-out SVD RMSE "
         f"{bundle.meta.get('holdout_rmse')}"
@@ -114,19 +120,41 @@ def train(_: argparse.Namespace) -> None:
 
 
 def build_index(args: argparse.Namespace) -> None:
-    from backend.database import SessionLocal
-    from backend.jobs.locks import job_lock
+    from backend.jobs.runner import run_locked
     from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
-    label = "building the embedding index (loads the text model, then encodes new movies)"
-    with step(label), job_lock(runtime.settings.locks_dir, wait_seconds=3600), SessionLocal() as db:
-        report = runtime.build_index(db, max_movies=args.max_movies, progress=True)
+    with step("building the embedding index (loads the text model, then encodes new movies)"):
+        report = run_locked(
+            runtime,
+            lambda db: runtime.build_index(db, max_movies=args.max_movies, progress=True),
+            wait_seconds=3600,
+        )
     s = report.stats
     print(
         f"index {report.version}: {s.encoded_text} texts and {s.encoded_images} posters "
         f"encoded, {s.reused} reused, {s.dropped} dropped, {s.failed_images} posters failed"
     )
+
+
+def run(_: argparse.Namespace) -> None:
+    from backend.server.processes import supervise
+
+    code = supervise(get_settings())
+    if code:
+        raise SystemExit(code)
+
+
+def api(_: argparse.Namespace) -> None:
+    from backend.server.processes import run_api
+
+    run_api(get_settings())
+
+
+def worker(_: argparse.Namespace) -> None:
+    from backend.jobs.worker import main as worker_main
+
+    worker_main()
 
 
 def tmdb_enrich(args: argparse.Namespace) -> None:
@@ -194,12 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "create-admin",
         create_admin,
-        "create an admin or promote a user",
-        "Create an admin account, or make an existing user an admin and reset its password.",
+        "create an admin (or promote a user: --reset-password)",
+        "Create an admin account. An existing name is refused unless --reset-password is "
+        "given: then that user becomes an admin with the new password (its sessions end).",
     )
     p.add_argument("username", help="the admin's login name")
     p.add_argument("--email", help="needed when the user does not exist yet")
     p.add_argument("--password", help="prompted for when omitted (at least 8 characters)")
+    p.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="the user exists: promote it and set this password (ends its sessions)",
+    )
     command(
         "train",
         train,
@@ -215,6 +249,27 @@ def build_parser() -> argparse.ArgumentParser:
         "configured), reuse the rest, and publish the index; running servers pick it up.",
     )
     p.add_argument("--max-movies", type=int, metavar="N", help="index only the first N movies")
+    command(
+        "run",
+        run,
+        "start the API and the job worker together",
+        "Start the API (uvicorn, WEB_CONCURRENCY workers, limits from Settings) and the job "
+        "worker; Ctrl-C or SIGTERM stops both, and both stop when either exits.",
+    )
+    command(
+        "api",
+        api,
+        "start the API only",
+        "Start uvicorn with the limits in Settings (body and header size, slow-client and "
+        "keep-alive timeouts, trusted proxies). Jobs need a worker: `worker`.",
+    )
+    command(
+        "worker",
+        worker,
+        "start the job worker only",
+        "Run requested jobs (retraining, index rebuilds) one at a time, keep their schedule "
+        "and build what a fresh service lacks. One per deployment is enough; more wait.",
+    )
     p = command(
         "tmdb-enrich",
         tmdb_enrich,
@@ -228,7 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Long jobs report their steps as they go (training and index builds log each stage).
+    verbose = args.command in ("train", "build-index", "prepare")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     try:
         args.func(args)
     except KeyboardInterrupt:

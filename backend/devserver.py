@@ -30,6 +30,10 @@ def clean_env(**settings: str) -> dict[str, str]:
     """
     names = {name.upper() for name in Settings.model_fields}
     env = {key: value for key, value in os.environ.items() if key.upper() not in names}
+    # Servers started here serve test clients that all come from 127.0.0.1: the per-address
+    # sign-up and login budgets are lifted unless given (tests of the limits set their own).
+    env["REGISTRATIONS_PER_ADDRESS"] = "100000"
+    env["LOGIN_ADDRESS_MAX_FAILURES"] = "100000"
     env.update({key.upper(): str(value) for key, value in settings.items()})
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -99,18 +103,41 @@ class DevServer:
                 continue
 
 
+def _runs_jobs(env: dict[str, str]) -> bool:
+    return any(
+        env.get(name, "true").strip().lower() in ("1", "true", "yes", "on")
+        for name in ("TRAIN_ON_STARTUP", "BUILD_INDEX_ON_STARTUP")
+    )
+
+
 def start_server(
-    env: dict[str, str], log_path: Path, *, workers: int = 1, port: int | None = None
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    workers: int = 1,
+    port: int | None = None,
+    jobs: bool | None = None,
 ) -> DevServer:
-    """uvicorn backend.main:app on 127.0.0.1 in its own process group; call `wait()` next."""
+    """The service on 127.0.0.1 in its own process group; call `wait()` next.
+
+    With `jobs` (default: when TRAIN_ON_STARTUP or BUILD_INDEX_ON_STARTUP is on) it is what
+    `make run` starts, the API and the job worker (`backend.cli run`); otherwise uvicorn alone.
+    """
     port = port or free_port()
-    args = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    if workers > 1:
-        args += ["--workers", str(workers)]
+    if jobs is None:
+        jobs = _runs_jobs(env)
+    if jobs:
+        env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+        command = [sys.executable, "-m", "backend.cli", "run"]
+    else:
+        args = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+        if workers > 1:
+            args += ["--workers", str(workers)]
+        command = [sys.executable, "-m", "uvicorn", "backend.main:app", *args]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "backend.main:app", *args],
+            command,
             cwd=PROJECT_ROOT,
             env=env,
             stdout=log,

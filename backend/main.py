@@ -1,9 +1,12 @@
-"""Application factory. `uvicorn backend.main:app` serves the API and the web frontend."""
+"""Application factory. `uvicorn backend.main:app` serves the API and the web frontend.
+
+Serving workers never train or build: they record job requests, and the worker process
+(backend.jobs.worker) runs them and publishes new versions that every worker picks up.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,13 +22,13 @@ from backend.api.errors import install_error_handlers
 from backend.api.routes import admin, auth, embeddings, events, experiments, health, movies, users
 from backend.config import Settings, get_settings
 from backend.database import SessionLocal
-from backend.jobs.scheduler import create_scheduler
-from backend.jobs.tasks import startup_job
 from backend.observability import REGISTRY, REQUEST_LATENCY, RuntimeCollector
+from backend.server.docs import install_docs
+from backend.server.limits import BodySizeLimit, SecurityHeaders
 from backend.services.cache import make_cache
 from backend.services.embeddings import index_status
 from backend.services.impressions import ImpressionRecorder
-from backend.services.login_throttle import LoginThrottle
+from backend.services.rate_limit import make_rate_limiter
 from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -60,31 +63,23 @@ def create_app(
         app.state.impressions.start()
         collector = RuntimeCollector(rt, _status_for_metrics(rt))
         REGISTRY.register(collector)
-        scheduler = None
-        if settings.scheduler_enabled:
-            scheduler = create_scheduler(settings)
-            scheduler.start()
-        elif settings.train_on_startup or settings.build_index_on_startup:
-            threading.Thread(
-                target=startup_job, args=(rt,), daemon=True, name="startup-job"
-            ).start()
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
             REGISTRY.unregister(collector)
             app.state.impressions.close()
             if blas_limit is not None:
                 blas_limit.restore_original_limits()
 
-    app = FastAPI(title="Movie Recommender", version=__version__, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.login_throttle = LoginThrottle(
-        settings.login_max_failures,
-        settings.login_failure_window_seconds,
-        settings.login_lockout_seconds,
+    app = FastAPI(
+        title="Movie Recommender",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,  # served from local files by install_docs (no CDN)
+        redoc_url=None,
     )
+    app.state.settings = settings
+    app.state.rate_limiter = make_rate_limiter(settings.redis_url, SessionLocal)
     app.state.recommendation_cache = make_cache(settings)
     app.state.impressions = ImpressionRecorder(
         SessionLocal,
@@ -114,7 +109,10 @@ def create_app(
         )
         return response
 
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
+    install_docs(app)
     for router in (
         auth.router,
         movies.router,

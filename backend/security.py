@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from jose import ExpiredSignatureError, JWTError, jwt
 from passlib.context import CryptContext
 
 ALGORITHM = "HS256"
+MAX_ID = 2**63 - 1
+CLOCK_SKEW_SECONDS = 30
+_SUBJECT_RE = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
 _pwd_context = CryptContext(schemes=["argon2"], deprecated="auto")
 
 
@@ -28,26 +34,59 @@ def verify_password(password: str, hashed: str | None) -> bool:
         return False
 
 
-def create_access_token(subject: str | int, secret_key: str, expires_minutes: int) -> str:
+def create_access_token(
+    subject: str | int, secret_key: str, expires_minutes: int, token_version: int = 0
+) -> str:
     now = datetime.now(UTC)
-    claims = {"sub": str(subject), "iat": now, "exp": now + timedelta(minutes=expires_minutes)}
+    claims = {
+        "sub": str(subject),
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=expires_minutes)).timestamp()),
+        "ver": int(token_version),
+    }
     return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
 
 
-def decode_access_token(token: str, secret_key: str) -> str:
-    """Return the subject; the algorithm is pinned so `alg: none` or RS/HS confusion is refused."""
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    token_version: int
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def decode_access_token(token: str, secret_key: str) -> TokenClaims:
+    """Validated claims; the algorithm is pinned so `alg: none` or RS/HS confusion is refused.
+
+    Strict: `sub` is a positive ASCII decimal id that fits a 64-bit column, `exp`, `iat` and
+    `ver` are integers, and a token issued in the future is refused.
+    """
     try:
         claims = jwt.decode(
             token,
             secret_key,
             algorithms=[ALGORITHM],
-            options={"require_exp": True, "require_sub": True},
+            options={"require_exp": True, "require_sub": True, "require_iat": True},
         )
     except ExpiredSignatureError as exc:
         raise TokenError("Token has expired") from exc
     except JWTError as exc:
         raise TokenError("Could not validate credentials") from exc
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
+    subject, version = claims.get("sub"), claims.get("ver", 0)
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not (isinstance(subject, str) and _SUBJECT_RE.fullmatch(subject)):
         raise TokenError("Could not validate credentials")
-    return subject
+    if int(subject) > MAX_ID or not (_is_int(exp) and _is_int(iat) and _is_int(version)):
+        raise TokenError("Could not validate credentials")
+    if iat > datetime.now(UTC).timestamp() + CLOCK_SKEW_SECONDS:
+        raise TokenError("Could not validate credentials")
+    return TokenClaims(int(subject), version)
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is refused (control characters cannot be typed back), or None."""
+    if any(unicodedata.category(ch) == "Cc" for ch in password):
+        return "password must not contain control characters"
+    return None

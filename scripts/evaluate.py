@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", default=",".join(X.SECTIONS))
     parser.add_argument("--seed", type=int, default=X.SEED)
     parser.add_argument("--notes", type=Path, help="Markdown notes appended to the report")
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        help="take the text embeddings from the service's embedding index here (e.g. "
+        "data/embeddings) instead of encoding; its movie text includes MovieLens tags",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("sentence_transformers", "httpx", "urllib3"):
@@ -57,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError, KeyError) as exc:
             print(f"error: cannot load {args.dataset} from {args.data_dir}: {exc}", file=sys.stderr)
             return 2
-        emb, model = D.text_embeddings(dataset, args.cache_dir)
+        if args.index_dir:
+            emb, model = D.index_embeddings(dataset, args.index_dir)
+        else:
+            emb, model = D.text_embeddings(dataset, args.cache_dir)
     print(f"{dataset.name}: {dataset.info}; text embeddings {emb.shape} ({model}) "
           f"in {time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
     result = X.run_evaluation(

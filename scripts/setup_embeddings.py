@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from backend.cli import migrate, step
     from backend.config import get_settings
     from backend.database import SessionLocal
-    from backend.jobs.locks import job_lock
+    from backend.jobs.runner import run_locked
     from backend.ml.embedding_recommender import EmbeddingRecommender
     from backend.services.catalog import is_empty, prepare_default_catalog
     from backend.services.importer import import_movielens
@@ -91,12 +91,8 @@ def run(args: argparse.Namespace) -> int:
     trained = "models not trained (--skip-training)"
     if not args.skip_training:
         train_step = "training SVD, item model and blend (1-2 min on ml-latest-small)"
-        with (
-            step(train_step, f"4/{steps}"),
-            job_lock(settings.locks_dir, wait_seconds=3600),
-            SessionLocal() as db,
-        ):
-            bundle = runtime.train(db)
+        with step(train_step, f"4/{steps}"):
+            bundle = run_locked(runtime, runtime.train, wait_seconds=3600)
         rmse = bundle.meta.get("holdout_rmse")
         trained = f"models {bundle.version} on {bundle.meta['n_ratings']} ratings" + (
             f" (held-out SVD RMSE {rmse:.4f})" if rmse else ""

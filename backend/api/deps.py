@@ -55,12 +55,14 @@ def get_current_user(
     if not token:
         raise _unauthorized("Not authenticated: send an Authorization: Bearer <token> header")
     try:
-        subject = decode_access_token(token, settings.secret_key)
+        claims = decode_access_token(token, settings.secret_key)
     except TokenError as exc:
         raise _unauthorized(str(exc)) from exc
-    user = db.get(User, int(subject)) if subject.isdigit() else None
+    user = db.get(User, claims.user_id)
     if user is None or not user.can_login:
         raise _unauthorized("Could not validate credentials")
+    if user.token_version != claims.token_version:
+        raise _unauthorized("Token has been revoked: log in again")
     return user
 
 

@@ -1,74 +1,48 @@
-"""Job functions: safe to call from the scheduler, an admin request, a script or a test."""
+"""What each job kind does, given the runtime and a session (the caller holds the job lock)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database import SessionLocal
-from backend.jobs.locks import JobBusy, job_lock
+from backend.jobs.locks import JobBusy
+from backend.jobs.queue import BOOTSTRAP, REBUILD_INDEX, RETRAIN
+from backend.jobs.runner import run_locked
 from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 
 
-def rebuild_index_job(
-    runtime: RecommenderRuntime | None = None,
-    session_factory=SessionLocal,
-    max_movies: int | None = None,
-    wait_seconds: float = 0.0,
-) -> str | None:
-    """Incrementally rebuild the embedding index; returns the version, None when skipped."""
-    runtime = runtime or get_runtime()
-    try:
-        with (
-            job_lock(runtime.settings.locks_dir, wait_seconds=wait_seconds),
-            session_factory() as db,
-        ):
-            return runtime.build_index(db, max_movies=max_movies).version
-    except JobBusy as exc:
-        log.info("index rebuild skipped: %s", exc)
-        return None
-    except Exception:
-        log.exception("index rebuild failed")
-        return None
+def retrain(runtime: RecommenderRuntime, db: Session) -> str:
+    bundle = runtime.train(db)
+    return f"models {bundle.version} trained on {bundle.meta.get('n_ratings')} ratings"
 
 
-def retrain_models_job(
-    runtime: RecommenderRuntime | None = None,
-    session_factory=SessionLocal,
-    wait_seconds: float = 0.0,
-) -> str | None:
-    """Retrain SVD, item model and blend weights; the new bundle is swapped in atomically."""
-    runtime = runtime or get_runtime()
-    try:
-        with (
-            job_lock(runtime.settings.locks_dir, wait_seconds=wait_seconds),
-            session_factory() as db,
-        ):
-            return runtime.train(db).version
-    except JobBusy as exc:
-        log.info("retraining skipped: %s", exc)
-        return None
-    except Exception:
-        log.exception("retraining failed")
-        return None
+def rebuild_index(runtime: RecommenderRuntime, db: Session, max_movies: int | None = None) -> str:
+    report = runtime.build_index(db, max_movies=max_movies)
+    s = report.stats
+    return (
+        f"index {report.version}: {s.encoded_text} texts and {s.encoded_images} posters "
+        f"encoded, {s.reused} reused, {s.dropped} dropped"
+    )
 
 
-def startup_job(runtime: RecommenderRuntime | None = None, session_factory=SessionLocal) -> None:
+def bootstrap(runtime: RecommenderRuntime, db: Session) -> str:
     """What a fresh service needs: models and an index, each built only when absent.
 
     Models come first (the baseline is then served within seconds), the index second, and the
     blend is relearned once the index exists so its content weights are learned, not defaults.
-    Another process may be doing the same; it holds the lock and we pick up what it publishes.
     """
-    runtime = runtime or get_runtime()
     settings = runtime.settings
     runtime.load_from_disk()
+    done = []
     if settings.train_on_startup and runtime.bundle is None:
-        retrain_models_job(runtime, session_factory)
+        done.append(retrain(runtime, db))
     if settings.build_index_on_startup and runtime.index is None:
-        rebuild_index_job(runtime, session_factory)
-    runtime.load_from_disk()
+        done.append(rebuild_index(runtime, db))
     bundle, index = runtime.bundle, runtime.index
     if (
         settings.train_on_startup
@@ -76,4 +50,59 @@ def startup_job(runtime: RecommenderRuntime | None = None, session_factory=Sessi
         and index is not None
         and not bundle.meta.get("content_version")
     ):
-        retrain_models_job(runtime, session_factory)
+        done.append(retrain(runtime, db))
+    return "; ".join(done) or "models and index already present"
+
+
+HANDLERS: dict[str, Callable[[RecommenderRuntime, Session], str]] = {
+    RETRAIN: retrain,
+    REBUILD_INDEX: rebuild_index,
+    BOOTSTRAP: bootstrap,
+}
+
+
+def _now_or_skip(
+    what: str,
+    runtime: RecommenderRuntime | None,
+    session_factory: sessionmaker,
+    wait_seconds: float,
+    action: Callable[[RecommenderRuntime, Session], str],
+) -> str | None:
+    rt = runtime or get_runtime()
+    try:
+        return run_locked(
+            rt,
+            lambda db: action(rt, db),
+            session_factory=session_factory,
+            wait_seconds=wait_seconds,
+        )
+    except JobBusy as exc:
+        log.info("%s skipped: %s", what, exc)
+        return None
+
+
+def rebuild_index_job(
+    runtime: RecommenderRuntime | None = None,
+    session_factory: sessionmaker = SessionLocal,
+    max_movies: int | None = None,
+    wait_seconds: float = 0.0,
+) -> str | None:
+    """Rebuild the index now under the job lock; the new version, or None when it is busy."""
+    return _now_or_skip(
+        "index rebuild",
+        runtime,
+        session_factory,
+        wait_seconds,
+        lambda rt, db: rt.build_index(db, max_movies=max_movies).version,
+    )
+
+
+def retrain_models_job(
+    runtime: RecommenderRuntime | None = None,
+    session_factory: sessionmaker = SessionLocal,
+    wait_seconds: float = 0.0,
+) -> str | None:
+    """Retrain now under the job lock; the new model version, or None when it is busy."""
+    return _now_or_skip(
+        "retraining", runtime, session_factory, wait_seconds, lambda rt, db: rt.train(db).version
+    )

@@ -18,9 +18,10 @@ class EmbeddingRecommender:
         self, max_movies: int | None = None, progress: bool = False
     ) -> BuildReport:
         """Build (incrementally) and publish the index now, in this thread."""
-        from backend.jobs.locks import job_lock
+        from backend.jobs.locks import exclusive
 
-        with job_lock(self.runtime.settings.locks_dir, wait_seconds=3600):
+        locks_dir = self.runtime.settings.locks_dir
+        with exclusive(self.db.get_bind(), locks_dir, wait_seconds=3600):
             return self.runtime.build_index(self.db, max_movies=max_movies, progress=progress)
 
     def get_embedding_quality_metrics(self) -> dict:

@@ -1,8 +1,7 @@
 """Versioned, memory-mapped embedding index with incremental rebuilds.
 
-Layout under `root`:
+Each version is a folder in an ArtifactStore (backend.ml.artifacts):
     <version>/{movie_ids,text,image,has_image}.npy + manifest.json
-    CURRENT   -> text file holding the live version (swapped atomically)
 """
 
 from __future__ import annotations
@@ -10,11 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import shutil
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,14 +19,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from backend.ml.artifacts import ArtifactStore, new_version
+
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 IMAGE_DIM_NO_ENCODER = 2048
-CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
-TMP_PREFIX = ".tmp-"
-STALE_TMP_SECONDS = 3600.0
 TEXT_CHUNK = 2048
 IMAGE_CHUNK = 512
 _VERSION_RE = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
@@ -132,193 +127,132 @@ class BuildStats:
     seconds: float
 
 
-def new_version() -> str:
-    """Sortable unique id: UTC timestamp (µs) + short uuid."""
-    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:8]}"
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_array(path: Path, array: np.ndarray) -> None:
     with path.open("wb") as fh:
         np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _write_text(path: Path, content: str) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write(content)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 class IndexStore:
-    """Atomic save / validated mmap load of `EmbeddingIndex` versions under `root`."""
+    """Embedding index versions in the shared artifact store: atomic save, validated mmap load.
 
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
+    A version that fails validation is quarantined by the store and the newest good version is
+    served instead (see backend.ml.artifacts).
+    """
+
+    def __init__(self, root: Path | str, keep: int = 2) -> None:
+        self.store = ArtifactStore(root, kind="embedding index", keep=keep)
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
 
     @property
     def current_file(self) -> Path:
-        return self.root / CURRENT_FILE
+        return self.store.pointer
 
     def current_version(self) -> str | None:
         """Cheap read of CURRENT, for other processes polling for a new index."""
-        try:
-            version = self.current_file.read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-        return version or None
+        return self.store.current_version()
 
     def save(self, index: EmbeddingIndex) -> str:
-        """Write a new version directory, then atomically point CURRENT at it. Returns version."""
+        """Write a new version and atomically point CURRENT at it. Returns the version."""
         version = str(index.manifest.get("version") or new_version())
         if not _VERSION_RE.match(version):
             raise ValueError(f"invalid index version {version!r}")
-        manifest = {**index.manifest, "version": version}
-        self.root.mkdir(parents=True, exist_ok=True)
-        previous = self.current_version()
         if (self.root / version).exists():
             version = new_version()
-            manifest["version"] = version
-        tmp_dir = self.root / f"{TMP_PREFIX}{version}"
-        final_dir = self.root / version
-        tmp_dir.mkdir()
-        renamed = False
-        try:
-            _write_array(tmp_dir / "movie_ids.npy", np.asarray(index.movie_ids, dtype=np.int64))
-            _write_array(tmp_dir / "text.npy", np.asarray(index.text, dtype=np.float32))
-            _write_array(tmp_dir / "image.npy", np.asarray(index.image, dtype=np.float32))
-            _write_array(tmp_dir / "has_image.npy", np.asarray(index.has_image, dtype=np.bool_))
-            _write_text(tmp_dir / MANIFEST_FILE, json.dumps(manifest, sort_keys=True))
-            os.rename(tmp_dir, final_dir)
-            renamed = True
-            _fsync_dir(self.root)
-            pointer_tmp = self.root / f"{TMP_PREFIX}{CURRENT_FILE}-{version}"
-            try:
-                _write_text(pointer_tmp, version + "\n")
-                os.replace(pointer_tmp, self.current_file)
-            finally:
-                pointer_tmp.unlink(missing_ok=True)
-            _fsync_dir(self.root)
-        except BaseException:
-            shutil.rmtree(final_dir if renamed else tmp_dir, ignore_errors=True)
-            raise
+        manifest = {**index.manifest, "version": version}
+
+        def write(directory: Path) -> None:
+            _write_array(directory / "movie_ids.npy", np.asarray(index.movie_ids, dtype=np.int64))
+            _write_array(directory / "text.npy", np.asarray(index.text, dtype=np.float32))
+            _write_array(directory / "image.npy", np.asarray(index.image, dtype=np.float32))
+            _write_array(directory / "has_image.npy", np.asarray(index.has_image, dtype=np.bool_))
+            (directory / MANIFEST_FILE).write_text(
+                json.dumps(manifest, sort_keys=True), encoding="utf-8"
+            )
+
+        self.store.publish(write, version, verify=lambda d: _read_version(d, version))
         index.manifest = manifest
-        self._prune(keep={version, previous} - {None}, newest=version)
         logger.info("Saved embedding index %s (%d movies) to %s", version, len(index), self.root)
         return version
 
-    def _prune(self, keep: set[str | None], newest: str) -> None:
-        """Drop versions older than the kept ones (never newer: a concurrent writer's)."""
-        now = time.time()
-        for entry in self.root.iterdir():
-            name = entry.name
-            try:
-                if name.startswith(TMP_PREFIX):
-                    if now - entry.stat().st_mtime > STALE_TMP_SECONDS:
-                        if entry.is_dir():
-                            shutil.rmtree(entry, ignore_errors=True)
-                        else:
-                            entry.unlink(missing_ok=True)
-                elif _VERSION_RE.match(name) and name not in keep and name < newest:
-                    shutil.rmtree(entry, ignore_errors=True)
-            except OSError as exc:
-                logger.debug("Could not prune %s: %s", entry, exc)
+    def load(
+        self, expected: dict[str, Any] | None = None, loaded_version: str | None = None
+    ) -> EmbeddingIndex | None:
+        """Memory-map the version to serve (CURRENT, else the newest good one).
 
-    def load(self, expected: dict[str, Any] | None = None) -> EmbeddingIndex | None:
-        """Memory-map the CURRENT version; None (with a warning) if missing, corrupt or stale."""
-        version = self.current_version()
-        if version is None:
-            if self.current_file.exists():
-                logger.warning("Embedding index pointer %s is empty/unreadable", self.current_file)
+        None when nothing loads, when it is `loaded_version` already, or when it was built with
+        other models than `expected` (that index is fine, just stale: it is not quarantined).
+        """
+        loaded = self.store.load(lambda d: _read_version(d, d.name), loaded_version)
+        if loaded is None:
             return None
-        try:
-            return self._load_version(version, expected)
-        except _InvalidIndex as exc:
-            logger.warning("Ignoring embedding index %s in %s: %s", version, self.root, exc)
-        except Exception as exc:
-            logger.warning(
-                "Ignoring corrupt embedding index %s in %s: %s: %s",
-                version,
-                self.root,
-                type(exc).__name__,
-                exc,
-            )
-        return None
-
-    def _load_version(self, version: str, expected: dict[str, Any] | None) -> EmbeddingIndex:
-        if not _VERSION_RE.match(version):
-            raise _InvalidIndex(f"CURRENT holds an invalid version string {version!r}")
-        directory = self.root / version
-        if not directory.is_dir():
-            raise _InvalidIndex(f"CURRENT points to missing directory {directory}")
-        try:
-            manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise _InvalidIndex(f"unreadable manifest: {exc}") from exc
-        if not isinstance(manifest, dict):
-            raise _InvalidIndex("manifest is not a JSON object")
-        missing = [k for k in _REQUIRED_KEYS if k not in manifest]
-        if missing:
-            raise _InvalidIndex(f"manifest lacks keys {missing}")
-        if manifest["format_version"] != FORMAT_VERSION:
-            raise _InvalidIndex(
-                f"format_version {manifest['format_version']} != supported {FORMAT_VERSION}"
-            )
-        if manifest["version"] != version:
-            raise _InvalidIndex(f"manifest version {manifest['version']!r} != directory name")
-
-        arrays: dict[str, np.ndarray] = {}
-        for name, dtype in _ARRAYS.items():
-            try:
-                arr = np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise _InvalidIndex(f"{name}.npy unreadable: {exc}") from exc
-            if arr.dtype != dtype:
-                raise _InvalidIndex(f"{name}.npy has dtype {arr.dtype}, expected {dtype}")
-            arrays[name] = arr
-
-        n = int(manifest["n_movies"])
-        shapes = {
-            "movie_ids": (n,),
-            "text": (n, int(manifest["text_dim"])),
-            "image": (n, int(manifest["image_dim"])),
-            "has_image": (n,),
-        }
-        for name, shape in shapes.items():
-            if arrays[name].shape != shape:
-                raise _InvalidIndex(f"{name}.npy has shape {arrays[name].shape}, expected {shape}")
-        n_images = int(np.count_nonzero(arrays["has_image"]))
-        if n_images != int(manifest["n_images"]):
-            raise _InvalidIndex(f"has_image counts {n_images} != manifest n_images")
-        if not isinstance(manifest["hashes"], dict) or len(manifest["hashes"]) != n:
-            raise _InvalidIndex("manifest hashes do not cover every movie")
-
+        index = loaded.value
         for key, want in (expected or {}).items():
-            have = manifest.get(key)
+            have = index.manifest.get(key)
             if have != want:
-                raise _InvalidIndex(f"{key} is {have!r} but the current model has {want!r}")
+                logger.warning(
+                    "Embedding index %s is stale: %s is %r but the current model has %r",
+                    loaded.path,
+                    key,
+                    have,
+                    want,
+                )
+                return None
+        return index
 
-        return EmbeddingIndex(
-            movie_ids=arrays["movie_ids"],
-            text=arrays["text"],
-            image=arrays["image"],
-            has_image=arrays["has_image"],
-            manifest=manifest,
+
+def _read_version(directory: Path, version: str) -> EmbeddingIndex:
+    """Validate and memory-map one version folder; _InvalidIndex (or any error) when broken."""
+    try:
+        manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _InvalidIndex(f"unreadable manifest: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise _InvalidIndex("manifest is not a JSON object")
+    missing = [k for k in _REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise _InvalidIndex(f"manifest lacks keys {missing}")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise _InvalidIndex(
+            f"format_version {manifest['format_version']} != supported {FORMAT_VERSION}"
         )
+    if manifest["version"] != version:
+        raise _InvalidIndex(f"manifest version {manifest['version']!r} != folder name")
+
+    arrays: dict[str, np.ndarray] = {}
+    for name, dtype in _ARRAYS.items():
+        try:
+            arr = np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise _InvalidIndex(f"{name}.npy unreadable: {exc}") from exc
+        if arr.dtype != dtype:
+            raise _InvalidIndex(f"{name}.npy has dtype {arr.dtype}, expected {dtype}")
+        arrays[name] = arr
+
+    n = int(manifest["n_movies"])
+    shapes = {
+        "movie_ids": (n,),
+        "text": (n, int(manifest["text_dim"])),
+        "image": (n, int(manifest["image_dim"])),
+        "has_image": (n,),
+    }
+    for name, shape in shapes.items():
+        if arrays[name].shape != shape:
+            raise _InvalidIndex(f"{name}.npy has shape {arrays[name].shape}, expected {shape}")
+    n_images = int(np.count_nonzero(arrays["has_image"]))
+    if n_images != int(manifest["n_images"]):
+        raise _InvalidIndex(f"has_image counts {n_images} != manifest n_images")
+    if not isinstance(manifest["hashes"], dict) or len(manifest["hashes"]) != n:
+        raise _InvalidIndex("manifest hashes do not cover every movie")
+    return EmbeddingIndex(
+        movie_ids=arrays["movie_ids"],
+        text=arrays["text"],
+        image=arrays["image"],
+        has_image=arrays["has_image"],
+        manifest=manifest,
+    )
 
 
 class _InvalidIndex(Exception):

@@ -42,10 +42,17 @@ class ItemItemModel(Recommender):
         max_items: int = 10000,
         neighbours: int = 200,
         catalogue: Catalogue | None = None,
+        min_support: int = 1,
     ) -> ItemItemModel:
+        """EASE over the `max_items` most rated movies with at least `min_support` ratings.
+
+        The inversion costs (items)^3: on ml-latest-small, movies with one or two ratings are
+        half the items and seven eighths of the time, and they carry almost no co-rating signal.
+        """
         items, item_index = np.unique(data.item_ids, return_inverse=True)
         counts = np.bincount(item_index, minlength=len(items)).astype(np.float64)
         keep = np.argsort(-counts, kind="stable")[:max_items]
+        keep = keep[counts[keep] >= min_support]
         keep.sort()
         remap = np.full(len(items), -1)
         remap[keep] = np.arange(len(keep))

@@ -19,13 +19,19 @@ from backend.ml.content import cosine_scores
 from backend.ml.hybrid import Explanation, HybridRecommender
 from backend.ml.scoring import top_n
 from backend.models import Movie
-from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
+from backend.services.recommender_runtime import (
+    RecommenderRuntime,
+    get_runtime,
+    pin_serving_blas,
+)
 
 log = logging.getLogger(__name__)
 
 Method = Literal["svd", "hybrid", "hybrid_no_embeddings", "content", "popularity"]
 COLD_USER_DIVERSITY = 0.3
 POPULAR_REASON = "Popular with viewers: highly rated by many people"
+# The hybrid's popularity signals count votes (here and on TMDB), not how high they are.
+WIDELY_WATCHED = "Popular with viewers: widely watched"
 
 
 @dataclass
@@ -42,6 +48,7 @@ class MovieRecommender:
     def __init__(self, db: Session, runtime: RecommenderRuntime | None = None) -> None:
         self.db = db
         self.runtime = runtime or get_runtime()
+        pin_serving_blas(self.runtime.settings)
 
     # ------------------------------------------------------------ public API (movie objects)
     def get_svd_recommendations(self, user_id: int, n: int = 10) -> list[Movie]:
@@ -171,7 +178,7 @@ class MovieRecommender:
             return "Trending: many viewers rated it recently"
         if why.kind == "taste":
             return "Viewers with taste like yours rate it highly"
-        return POPULAR_REASON
+        return WIDELY_WATCHED
 
     # ------------------------------------------------------------ similar movies
     def similar_movies(self, movie_id: int, n: int = 10) -> list[Recommendation]:

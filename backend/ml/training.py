@@ -36,6 +36,7 @@ class TrainParams:
     svd: SVDParams = SVDParams()
     item_l2: float = 200.0
     item_max_items: int = 10000
+    item_min_support: int = 3
     item_neighbours: int = 200
     validation_fraction: float = 0.2
     cold_item_fraction: float = 0.1
@@ -69,7 +70,11 @@ def blas_single_thread() -> contextlib.AbstractContextManager:
 
 def fit_item_model(data: Interactions, params: TrainParams, l2: float) -> ItemItemModel:
     return ItemItemModel.fit(
-        data, l2=l2, max_items=params.item_max_items, neighbours=params.item_neighbours
+        data,
+        l2=l2,
+        max_items=params.item_max_items,
+        neighbours=params.item_neighbours,
+        min_support=params.item_min_support,
     )
 
 

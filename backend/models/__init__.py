@@ -3,7 +3,9 @@
 from backend.models.base import Base
 from backend.models.experiment import Experiment, ExperimentVariant
 from backend.models.feedback import FeedbackEvent, Impression, ImpressionItem
+from backend.models.job import Job
 from backend.models.movie import Movie
+from backend.models.rate_limit import RateLimitCounter
 from backend.models.rating import Rating
 from backend.models.user import User
 
@@ -14,7 +16,9 @@ __all__ = [
     "FeedbackEvent",
     "Impression",
     "ImpressionItem",
+    "Job",
     "Movie",
+    "RateLimitCounter",
     "Rating",
     "User",
 ]

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 class User(Base):
     __tablename__ = "users"
+    # Ids are never reused on SQLite, so a deleted user's token cannot become another user's.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
@@ -23,5 +25,7 @@ class User(Base):
     can_login: Mapped[bool] = mapped_column(Boolean, default=True)
     movielens_user_id: Mapped[int | None] = mapped_column(Integer, unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Carried in every access token; bumping it (password change, deletion) ends old tokens.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     ratings: Mapped[list[Rating]] = relationship(back_populates="user", passive_deletes=True)

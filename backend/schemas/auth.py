@@ -16,6 +16,11 @@ class UserCreate(BaseModel):
         return value
 
 
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

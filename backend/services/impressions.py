@@ -220,7 +220,7 @@ def record_served(
 
 
 def flush_pending() -> None:
-    """Write the impressions queued in this process (before looking one up by request id)."""
+    """Write the impressions queued in this process, and wait for a batch being written, before
+    looking one up by request id."""
     for recorder in list(_LIVE):
-        if recorder.pending:
-            recorder.flush()
+        recorder.flush()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, contains_eager
@@ -24,24 +24,27 @@ def upsert_rating(
     cache: RecommendationCache | None = None,
     attribution_hours: float | None = None,
 ) -> Rating:
-    """Create or update the user's rating in one statement (safe under concurrent requests);
+    """Create or update the user's rating in one statement that returns the stored row (a
+    concurrent DELETE can never leave us holding nothing);
     the user's cached recommendations are invalidated once it is committed. With
     `attribution_hours`, the rating is credited to a list that showed the movie that recently."""
     get_movie(db, movie_id)
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
-    stmt = insert(Rating).values(user_id=user_id, movie_id=movie_id, rating=value, timestamp=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Rating.user_id, Rating.movie_id],
-        set_={"rating": value, "timestamp": now},
+    stmt = (
+        insert(Rating)
+        .values(user_id=user_id, movie_id=movie_id, rating=value, timestamp=now)
+        .on_conflict_do_update(
+            index_elements=[Rating.user_id, Rating.movie_id],
+            set_={"rating": value, "timestamp": now},
+        )
+        .returning(Rating)
+        .execution_options(populate_existing=True)
     )
-    db.execute(stmt)
+    rating = db.scalars(stmt).one()
     db.commit()
     if cache is not None:
         cache.bump_ratings_version(user_id)
-    rating = db.scalar(select(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id))
-    assert rating is not None
-    db.refresh(rating)
     if attribution_hours is not None:
         attribute_rating(db, user_id, movie_id, value, now, attribution_hours)
     return rating
@@ -50,14 +53,17 @@ def upsert_rating(
 def delete_rating(
     db: Session, user_id: int, movie_id: int, *, cache: RecommendationCache | None = None
 ) -> None:
+    """Remove the user's rating in one statement (safe against a concurrent PUT or DELETE:
+    the effect is the same however often it runs; NotFoundError when nothing was there)."""
     get_movie(db, movie_id)
-    rating = db.scalar(select(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id))
-    if rating is None:
-        raise NotFoundError(f"You have not rated movie {movie_id}")
-    db.delete(rating)
+    deleted = db.execute(
+        delete(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
+    ).rowcount
     db.commit()
     if cache is not None:
         cache.bump_ratings_version(user_id)
+    if not deleted:
+        raise NotFoundError(f"You have not rated movie {movie_id}")
 
 
 RatingSort = Literal["date_desc", "date_asc", "rating_desc", "rating_asc", "title"]

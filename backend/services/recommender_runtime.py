@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -20,15 +21,15 @@ from sqlalchemy.orm import Session
 from backend.config import Settings
 from backend.ml import data as ml_data
 from backend.ml.ann import ExactIndex, VectorIndex, make_index
+from backend.ml.artifacts import ArtifactStore
 from backend.ml.device import resolve_device
 from backend.ml.hybrid import HybridRecommender
 from backend.ml.image_encoder import ImageEncoder, ImageWeightsUnavailable
 from backend.ml.index_store import BuildStats, EmbeddingIndex, IndexStore, build_index
-from backend.ml.model_store import VersionedStore
 from backend.ml.popularity import bayesian_average
 from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.svd import SVDParams
-from backend.ml.text_encoder import TextEncoder
+from backend.ml.text_encoder import BUILD_PROGRESS_FILE, TextEncoder
 from backend.ml.training import TrainParams, train_hybrid
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ class RuntimeEvents:
 class RecommenderRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.model_store = VersionedStore(settings.models_dir / "bundles")
+        self.model_store = ArtifactStore(settings.models_dir / "bundles", kind="model bundle")
         self.index_store = IndexStore(settings.embeddings_dir)
+        self.model_store.clean_temp()
+        self.index_store.store.clean_temp()
         self.events = RuntimeEvents()
         self.bundle: HybridRecommender | None = None
         self.index: EmbeddingIndex | None = None
@@ -96,36 +99,28 @@ class RecommenderRuntime:
         self._load_index_if_newer()
 
     def _load_bundle_if_newer(self) -> None:
-        version = self.model_store.current_version()
-        if version is None or (self.bundle is not None and self.bundle.version == version):
+        current = self.bundle.version if self.bundle is not None else None
+        loaded = self.model_store.load(load_bundle, loaded_version=current)
+        if loaded is None:
             return
-        directory = self.model_store.current_dir()
-        if directory is None:
-            return
-        try:
-            bundle = HybridRecommender.load(directory)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning(
-                "model bundle %s could not be loaded (%s); keeping the current one", version, exc
-            )
-            return
+        bundle = loaded.value
         with self._lock:
             self.bundle = bundle
             self._context_cache.clear()
-        log.info("model bundle %s loaded (%s ratings)", version, bundle.meta.get("n_ratings"))
+        log.info(
+            "model bundle %s loaded (%s ratings)", bundle.version, bundle.meta.get("n_ratings")
+        )
 
     def _load_index_if_newer(self) -> None:
-        version = self.index_store.current_version()
-        if version is None or (self.index is not None and self.index.version == version):
-            return
-        index = self.index_store.load()
+        current = self.index.version if self.index is not None else None
+        index = self.index_store.load(loaded_version=current)
         if index is None:
             return
         with self._lock:
             self.index = index
             self._content_cache = None
             self._context_cache.clear()
-        log.info("embedding index %s loaded (%d movies)", version, len(index))
+        log.info("embedding index %s loaded (%d movies)", index.version, len(index))
 
     # ------------------------------------------------------------------ catalogue / context
     def catalogue(self, db: Session) -> Catalogue:
@@ -243,6 +238,8 @@ class RecommenderRuntime:
                 self.settings.text_model,
                 device=self.device,
                 batch_size=self.settings.text_batch_size,
+                backend=self.settings.text_backend,
+                onnx_dir=self.settings.models_dir / "onnx",
             )
         return self._text_encoder
 
@@ -278,6 +275,8 @@ class RecommenderRuntime:
     ) -> BuildReport:
         started = time.perf_counter()
         self.building_index = True
+        # Progress goes to a file beside the index: API processes read it for /embeddings/status.
+        self.text_encoder().report_progress(self.settings.embeddings_dir / BUILD_PROGRESS_FILE)
         try:
             items = ml_data.movie_contents(db, max_movies=max_movies)
             previous = self.index_store.load()
@@ -289,7 +288,15 @@ class RecommenderRuntime:
                 device=self.device,
                 progress=progress,
             )
-            if stats.encoded_text or stats.encoded_images or stats.dropped or previous is None:
+            if max_movies is not None and previous is not None and len(index) < len(previous):
+                # A partial build (max_movies) never replaces a fuller published index.
+                log.warning(
+                    "partial index build (%d movies) not published: the live index has %d",
+                    len(index),
+                    len(previous),
+                )
+                version = previous.version
+            elif stats.encoded_text or stats.encoded_images or stats.dropped or previous is None:
                 version = self.index_store.save(index)
                 loaded = self.index_store.load()
                 with self._lock:
@@ -322,6 +329,7 @@ class RecommenderRuntime:
             raise
         finally:
             self.building_index = False
+            self.text_encoder().report_progress(None)
 
     def train(self, db: Session) -> HybridRecommender:
         started = time.perf_counter()
@@ -334,7 +342,9 @@ class RecommenderRuntime:
             self._load_index_if_newer()
             content = self.content_for(catalogue)
             bundle = train_hybrid(interactions, catalogue, content, self.train_params())
-            self.model_store.publish(bundle.version, bundle.save)
+            self.model_store.publish(
+                bundle.save, bundle.version, verify=lambda d: load_bundle(d, named=False)
+            )
             with self._lock:
                 self.bundle = bundle
                 self._context_cache.clear()
@@ -374,6 +384,16 @@ class RecommenderRuntime:
         )
 
 
+def load_bundle(directory: Path, named: bool = True) -> HybridRecommender:
+    """Load a bundle and check what loading alone does not (a store quarantines it otherwise)."""
+    bundle = HybridRecommender.load(directory)
+    if not isinstance(bundle.meta, dict):
+        raise ValueError("meta.json is not a JSON object")
+    if named and bundle.version != directory.name:
+        raise ValueError(f"meta.json names version {bundle.version!r}, not its folder")
+    return bundle
+
+
 def align_content(index: EmbeddingIndex, item_ids: np.ndarray, version: str) -> ContentMatrices:
     rows = index.rows_for(item_ids)
     present = rows >= 0
@@ -408,6 +428,24 @@ def get_runtime(settings: Settings | None = None) -> RecommenderRuntime:
             _runtime = RecommenderRuntime(settings or get_settings())
             _runtime.load_from_disk()
         return _runtime
+
+
+_blas_pinned = False
+
+
+def pin_serving_blas(settings: Settings) -> None:
+    """Pin BLAS to SERVING_BLAS_THREADS for this process, once (0 leaves the default).
+
+    Serving runs many small products, often from several threads: multi-threaded BLAS calls then
+    oversubscribe the cores. The API pins in its lifespan; library users (the facades) here.
+    """
+    global _blas_pinned
+    if _blas_pinned or settings.serving_blas_threads <= 0:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=settings.serving_blas_threads, user_api="blas")
+    _blas_pinned = True
 
 
 def reset_runtime(runtime: RecommenderRuntime | None = None) -> None:

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.models import User
+from backend.models import Rating, User
 from backend.security import hash_password, verify_password
-from backend.services.errors import ConflictError, NotFoundError
+from backend.services.errors import ConflictError, ForbiddenError, NotFoundError
 
 # Hash checked when the username is unknown so both paths cost the same (no user enumeration).
 _DUMMY_HASH = hash_password("not-a-real-password-0000")
@@ -58,14 +58,45 @@ def get_user(db: Session, user_id: int) -> User:
     return user
 
 
-def set_admin(db: Session, username: str, email: str | None, password: str) -> User:
-    """Create an admin, or promote an existing user and reset its password."""
+def change_password(db: Session, user: User, current: str, new: str) -> User:
+    """Set a new password and end every token issued before (token version bump)."""
+    if not verify_password(current, user.hashed_password):
+        raise ForbiddenError("The current password is not correct")
+    user.hashed_password = hash_password(new)
+    user.token_version += 1
+    db.commit()
+    return user
+
+
+def delete_user(db: Session, user: User) -> None:
+    """Remove the account and its ratings; its tokens die with it (ids are never reused)."""
+    db.execute(delete(Rating).where(Rating.user_id == user.id))
+    db.execute(delete(User).where(User.id == user.id))
+    db.commit()
+
+
+def set_admin(
+    db: Session,
+    username: str,
+    email: str | None,
+    password: str,
+    *,
+    reset_password: bool = False,
+) -> User:
+    """Create an admin; an existing name is refused unless `reset_password` is given, in which
+    case that user is promoted, gets the new password and its old tokens end."""
     user = db.scalar(select(User).where(User.username == username))
     if user is None:
         return create_user(db, username, email, password, is_admin=True)
+    if not reset_password:
+        raise ConflictError(
+            f"user {username} already exists; pass --reset-password to promote it and set "
+            "its password"
+        )
     user.is_admin = True
     user.can_login = True
     user.hashed_password = hash_password(password)
+    user.token_version += 1
     if email:
         user.email = email
     db.commit()

@@ -63,7 +63,7 @@ def test_wrong_password_401_then_throttled_429(client):
     blocked = client.post("/auth/login", data={"username": "erin", "password": "wrong-pass"})
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) >= 1
-    client.app.state.login_throttle.record_success("user:erin", "client:testclient")
+    client.app.state.rate_limiter.reset("login:erin|testclient")
 
 
 def test_imported_movielens_users_cannot_log_in(client):

@@ -18,14 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compose_file_structure():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"db", "api", "scheduler"} <= set(services)
+    assert {"db", "api", "worker"} <= set(services)
     assert "healthcheck" in services["db"]
-    for name in ("api", "scheduler"):
+    for name in ("api", "worker"):
         assert services[name]["depends_on"]["db"]["condition"] == "service_healthy"
         assert "appdata:/data" in services[name]["volumes"]
-    assert services["api"]["environment"]["SCHEDULER_ENABLED"] == "false"
-    assert "backend.jobs.scheduler" in " ".join(services["scheduler"]["command"])
-    gpu = services["api-gpu"]
+    # Jobs run in the worker service only; the API is uvicorn with the limits from Settings.
+    assert "backend.cli api" in " ".join(services["api"]["command"])
+    assert "backend.cli worker" in " ".join(services["worker"]["command"])
+    gpu = services["worker-gpu"]
     assert gpu["profiles"] == ["gpu"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
     assert {"pgdata", "appdata"} <= set(compose["volumes"])
@@ -38,10 +39,10 @@ def test_dockerfile_essentials():
     assert "torch==2.14.1" in text and "torchvision==0.29.1" in text
     assert re.search(r"^USER app$", text, re.M)
     assert "HEALTHCHECK" in text and "/ready" in text
-    assert "backend.cli prepare" in text
+    assert "backend.cli prepare" in text and "backend.cli api" in text
 
 
-def test_scheduler_process_starts_and_stops_cleanly(tmp_path):
+def test_worker_process_starts_and_stops_cleanly(tmp_path):
     env = {
         **os.environ,
         "DATA_DIR": str(tmp_path),
@@ -50,7 +51,7 @@ def test_scheduler_process_starts_and_stops_cleanly(tmp_path):
         "LOG_LEVEL": "INFO",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.jobs.scheduler"],
+        [sys.executable, "-m", "backend.cli", "worker"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -63,9 +64,9 @@ def test_scheduler_process_starts_and_stops_cleanly(tmp_path):
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
             lines.append(line)
-            if "scheduler running" in line:
+            if "job worker running" in line:
                 break
-        assert any("scheduler running" in line for line in lines), lines
+        assert any("job worker running" in line for line in lines), lines
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)

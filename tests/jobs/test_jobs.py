@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from backend.database import SessionLocal
-from backend.jobs.locks import JobBusy, job_lock
+from backend.jobs.locks import JobBusy, exclusive, job_lock
 from backend.jobs.tasks import rebuild_index_job
 from backend.ml.recommender import MovieRecommender
 from backend.services.recommender_runtime import RecommenderRuntime
@@ -31,7 +31,8 @@ def test_job_lock_is_exclusive(tmp_path):
 
 
 def test_rebuild_skips_while_another_holds_the_lock(loaded):
-    with job_lock(loaded.settings.locks_dir):
+    # The deployment's lock: advisory on PostgreSQL, the file lock on SQLite.
+    with exclusive(SessionLocal.kw["bind"], loaded.settings.locks_dir):
         assert rebuild_index_job(loaded) is None
     assert rebuild_index_job(loaded) is not None
 
@@ -112,6 +113,7 @@ def test_two_workers_share_one_build_and_pick_up_new_versions(tmp_path):
             "DATA_DIR": str(tmp_path / "data"),
             "SCHEDULER_ENABLED": "true",
             "TRAIN_ON_STARTUP": "true",
+            "WEB_CONCURRENCY": "2",
             "BUILD_INDEX_ON_STARTUP": "true",
             "MODEL_RELOAD_CHECK_SECONDS": "0.5",
             "LOG_LEVEL": "INFO",
@@ -125,21 +127,12 @@ def test_two_workers_share_one_build_and_pick_up_new_versions(tmp_path):
     ):
         subprocess.run(run + args, env=env, cwd=ROOT, check=True, capture_output=True)
     port = free_port()
+    env["PORT"] = str(port)
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
+        # What `make run` starts: the API with 2 workers and the job worker.
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "backend.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-            ],
+            [sys.executable, "-m", "backend.cli", "run"],
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -188,7 +181,8 @@ def test_two_workers_share_one_build_and_pick_up_new_versions(tmp_path):
 
             before = {v[0] for v in versions.values()}
             headers = {"Authorization": f"Bearer {token}"}
-            assert client.post("/admin/models/svd/retrain", headers=headers).status_code == 202
+            queued = client.post("/admin/models/svd/retrain", headers=headers)
+            assert queued.status_code == 202, queued.text
             seen: dict[int, str] = {}
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and (

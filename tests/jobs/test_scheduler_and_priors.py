@@ -10,7 +10,8 @@ from backend.ml.popularity import bayesian_average
 
 
 def test_scheduler_jobs_never_overlap_and_coalesce(settings):
-    scheduler = create_scheduler(settings, run_startup=False)
+    requested = []
+    scheduler = create_scheduler(settings, lambda kind, by: requested.append((kind, by)))
     scheduler.start(paused=True)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"rebuild_index", "retrain_models"}
@@ -19,6 +20,9 @@ def test_scheduler_jobs_never_overlap_and_coalesce(settings):
     assert jobs["rebuild_index"].trigger.interval.total_seconds() == (
         settings.embedding_rebuild_hours * 3600
     )
+    # The schedule only requests jobs; the worker runs them.
+    jobs["retrain_models"].func(*jobs["retrain_models"].args)
+    assert requested == [("retrain", "schedule")]
     scheduler.shutdown(wait=True)
 
 

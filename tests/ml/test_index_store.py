@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from backend.ml import index_store
+from backend.ml import artifacts, index_store
 from backend.ml.index_store import (
     BuildStats,
     EmbeddingIndex,
@@ -276,14 +277,18 @@ def test_wrong_dtype_returns_none(tmp_path: Path, posters: dict[int, Path]) -> N
     assert store.load() is None
 
 
-def test_current_pointing_nowhere_returns_none(
+def test_current_pointing_nowhere_serves_the_good_version(
     tmp_path: Path, posters: dict[int, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    store, _ = _saved_store(tmp_path, posters)
+    store, good = _saved_store(tmp_path, posters)
     store.current_file.write_text("20990101T000000000000Z-deadbeef\n")
-    assert store.load() is None
-    assert "missing directory" in caplog.text
+    loaded = store.load()
+    assert loaded is not None and loaded.version == good.name
+    assert "points to missing" in caplog.text and "deadbeef" in caplog.text
     store.current_file.write_text("../../etc\n")
+    loaded = store.load()
+    assert loaded is not None and loaded.version == good.name
+    shutil.rmtree(good)
     assert store.load() is None
 
 
@@ -316,7 +321,7 @@ def test_failed_save_keeps_previous_version(
     def failing_replace(src: object, dst: object) -> None:
         raise OSError("rename failed")
 
-    monkeypatch.setattr(index_store.os, "replace", failing_replace)
+    monkeypatch.setattr(artifacts.os, "replace", failing_replace)
     with pytest.raises(OSError, match="rename failed"):
         store.save(second)
     monkeypatch.undo()

@@ -236,3 +236,18 @@ def text_embeddings(
         np.save(tmp, matrix)
         tmp.replace(path)
     return matrix, version
+
+
+def index_embeddings(dataset: EvalDataset, index_dir: Path | str) -> tuple[np.ndarray, str]:
+    """Text embeddings aligned with `dataset.movie_ids` from a published embedding index (zero
+    rows where it has none). Its text includes MovieLens tags, which are user feedback: prefer
+    `text_embeddings` and say so when figures come from here."""
+    from backend.ml.index_store import IndexStore
+
+    index = IndexStore(index_dir).load()
+    if index is None:
+        raise ValueError(f"no published embedding index under {index_dir}")
+    rows = index.rows_for(dataset.movie_ids)
+    text = np.asarray(index.text, dtype=np.float32)
+    matrix = np.where((rows >= 0)[:, None], text[np.maximum(rows, 0)], 0.0).astype(np.float32)
+    return matrix, f"{index.manifest.get('text_model', 'index')} (service index {index.version})"

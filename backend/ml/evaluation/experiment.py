@@ -12,7 +12,14 @@ import numpy as np
 from backend.ml.base import Recommender, UserHistory
 from backend.ml.evaluation import protocols as P
 from backend.ml.evaluation.datasets import EvalDataset
-from backend.ml.evaluation.peers import ALS, ItemKNN, RandomRanker, tuned_als, tuned_ease
+from backend.ml.evaluation.peers import (
+    ALS,
+    EASE_MIN_SUPPORT,
+    ItemKNN,
+    RandomRanker,
+    tuned_als,
+    tuned_ease,
+)
 from backend.ml.hybrid import HybridRecommender
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import ItemItemModel
@@ -126,7 +133,7 @@ def evaluate_cold_users(ds: EvalDataset, emb, params: TrainParams, tuned: dict, 
     hybrid = HybridRecommender.fit(train, catalogue, content_matrices(emb, "eval"), params)
     n = len(catalogue.item_ids)
     ease = ItemItemModel.fit(train, l2=tuned["ease"]["l2"], max_items=n, neighbours=n,
-                             catalogue=catalogue)  # fmt: skip
+                             catalogue=catalogue, min_support=EASE_MIN_SUPPORT)  # fmt: skip
     f, r = tuned["als"]["factors/reg"].split("/")
     peers = {"ease": ease, "als": ALS.fit(train, catalogue, int(f), float(r))}
     out: dict = {}

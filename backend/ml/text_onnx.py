@@ -1,0 +1,152 @@
+"""Run a sentence-transformers text model with ONNX Runtime on CPU (fp32, or int8 weights).
+
+The transformer is exported once from the loaded PyTorch weights (offline, a few seconds) and
+kept beside the models, keyed by the weights' fingerprint; mean pooling and L2 normalisation are
+the model's own (MiniLM: mean over real tokens). fp32 gives the PyTorch vectors to float precision
+at about 1.5x the speed; int8 (per-channel dynamic quantisation) is about 2.5x, with the quality
+cost measured by `scripts/benchmarks/text_index.py` (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+ONNX_OPSET = 17
+
+
+def onnx_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def supports(sentence_model: Any) -> bool:
+    """Only a transformer followed by mean pooling (and optionally Normalize) is reproduced."""
+    modules = list(sentence_model)
+    if len(modules) < 2 or not hasattr(modules[0], "auto_model"):
+        return False
+    pooling = modules[1]
+    names = {type(m).__name__ for m in modules[2:]}
+    # sentence-transformers >= 5 names the mode; older releases set one boolean per mode.
+    mode = getattr(pooling, "pooling_mode", None)
+    mean_only = (
+        mode == "mean"
+        if mode is not None
+        else (
+            getattr(pooling, "pooling_mode_mean_tokens", False)
+            and not getattr(pooling, "pooling_mode_cls_token", False)
+            and not getattr(pooling, "pooling_mode_max_tokens", False)
+        )
+    )
+    return bool(mean_only) and names <= {"Normalize"}
+
+
+def _export(sentence_model: Any, path: Path) -> None:
+    """The transformer of `sentence_model` to ONNX with dynamic batch and sequence axes."""
+    import torch
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN201
+            return self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    example = sentence_model.tokenizer(["a short example", "x"], padding=True, return_tensors="pt")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with torch.no_grad():
+        torch.onnx.export(
+            LastHiddenState(sentence_model[0].auto_model).eval(),
+            tuple(example[name] for name in INPUTS),
+            str(tmp),
+            input_names=list(INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes={
+                name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "last_hidden_state")
+            },
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+    os.replace(tmp, path)
+
+
+def _quantize(source: Path, target: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+    os.replace(tmp, target)
+
+
+class OnnxTextRunner:
+    """Tokenise with the model's own tokenizer, run the ONNX graph, mean-pool and normalise."""
+
+    def __init__(
+        self, sentence_model: Any, cache_dir: Path, fingerprint: str, int8: bool, threads: int = 0
+    ) -> None:
+        import onnxruntime as ort
+
+        cache_dir = cache_dir / fingerprint
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fp32 = cache_dir / "model.onnx"
+        if not fp32.exists():
+            logger.info("exporting the text model to ONNX (%s)", fp32)
+            _export(sentence_model, fp32)
+        path = fp32
+        if int8:
+            path = cache_dir / "model-int8.onnx"
+            if not path.exists():
+                _quantize(fp32, path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = sentence_model.tokenizer
+        self.max_length = int(sentence_model.max_seq_length)
+
+    def encode(
+        self, texts: list[str], batch_size: int, on_batch: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        # Longest first, so each batch pads to similar lengths (as sentence-transformers does).
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        out: np.ndarray | None = None
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
+            feed = {name: batch[name].astype(np.int64) for name in INPUTS}
+            hidden = self.session.run(None, feed)[0]
+            mask = feed["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            if out is None:
+                out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
+            out[rows] = pooled
+            if on_batch is not None:
+                on_batch(len(rows))
+        assert out is not None
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+
+def default_cache_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "movierec-onnx"

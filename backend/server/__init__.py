@@ -1,0 +1,1 @@
+"""Processes and the HTTP edge: uvicorn's command line, request limits, security headers."""

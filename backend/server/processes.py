@@ -1,0 +1,103 @@
+"""Starting the service: the API (uvicorn with the limits from Settings) and the job worker.
+
+`python -m backend.cli run` starts both and stops both when either exits or on Ctrl-C/SIGTERM:
+the embedded default (`make run`) is one command. Containers run them as separate services
+(`api` and `worker` in docker-compose.yml).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from backend.config import Settings
+
+log = logging.getLogger(__name__)
+STOP_GRACE_SECONDS = 20.0
+
+
+def uvicorn_command(settings: Settings, workers: int | None = None) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "backend.main:app",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+        "--workers",
+        str(workers or settings.web_concurrency),
+        "--http",
+        "backend.server.protocol:BoundedH11Protocol",
+        "--h11-max-incomplete-event-size",
+        str(settings.max_header_bytes),
+        "--timeout-keep-alive",
+        str(int(settings.keep_alive_timeout_seconds)),
+        "--limit-concurrency",
+        str(settings.max_connections),
+        "--timeout-graceful-shutdown",
+        "15",
+    ]
+    if settings.forwarded_allow_ips:
+        command += ["--proxy-headers", "--forwarded-allow-ips", settings.forwarded_allow_ips]
+    else:
+        command.append("--no-proxy-headers")
+    return command
+
+
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "backend.jobs.worker"]
+
+
+def run_api(settings: Settings) -> int:
+    """Replace this process with uvicorn (containers: PID 1 gets the signals)."""
+    command = uvicorn_command(settings)
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+def supervise(settings: Settings) -> int:
+    """Run the API and the worker until one exits or we are asked to stop; return its code."""
+    children = {
+        "worker": subprocess.Popen(worker_command()),
+        "api": subprocess.Popen(uvicorn_command(settings)),
+    }
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(
+        f"serving on http://{settings.host}:{settings.port} ({settings.web_concurrency} workers) "
+        "with the job worker; Ctrl-C stops both",
+        flush=True,
+    )
+    code = 0
+    try:
+        while not stopping:
+            exited = {name: p.returncode for name, p in children.items() if p.poll() is not None}
+            if exited:
+                name, code = next(iter(exited.items()))
+                print(f"{name} exited with code {code}; stopping the other", file=sys.stderr)
+                break
+            time.sleep(0.5)
+    finally:
+        for process in children.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in children.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    return code
