@@ -339,7 +339,9 @@ class RecommenderRuntime:
             catalogue = self.catalogue(db)
             self._load_index_if_newer()
             content = self.content_for(catalogue)
-            bundle = train_hybrid(interactions, catalogue, content, self.train_params())
+            bundle = train_hybrid(
+                interactions, catalogue, content, self.train_params(), previous=self.bundle
+            )
             self.model_store.publish(bundle.save, bundle.version, verify=HybridRecommender.load)
             with self._lock:
                 self.bundle = bundle
