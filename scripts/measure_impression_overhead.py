@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from backend.ml.runtime import get_runtime
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -25,7 +26,6 @@ from backend.config import get_settings
 from backend.database import SessionLocal
 from backend.main import create_app
 from backend.ml.recommender import MovieRecommender
-from backend.ml.runtime import get_runtime
 from backend.models import User
 from backend.security import create_access_token
 from backend.services import experiments as experiment_service

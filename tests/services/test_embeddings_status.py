@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from backend.config import get_settings
-from backend.services.recommender_runtime import RecommenderRuntime
 from backend.services.embeddings import index_status
+from backend.services.recommender_runtime import RecommenderRuntime
 
 
 def test_status_reports_build_progress_only_while_building(db):
