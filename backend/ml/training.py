@@ -270,11 +270,7 @@ def _learn_from_validation(
         if params.blend_objective == "ndcg":
             incumbent = None
             if previous is not None:
-                old = (
-                    previous.weights(use_content)
-                    if use_content
-                    else (previous.blend_without_content)
-                )
+                old = previous.blend_with_content if use_content else previous.blend_without_content
                 incumbent = old.weights if list(old.names) == list(names) else None
             coef, report = _ndcg_refine(v, kept_users, names, coef, use_content, params, incumbent)
             metrics.update(report)
