@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         figures[mode] = json.loads(result.stdout.strip().splitlines()[-1])
         log(f"in process, {mode}: public {figures[mode]['public_api']}")
-    save_section("in_process", figures)
+        save_section("in_process", figures)  # each mode as soon as it is measured
     return 0
 
 
