@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from backend.ml.runtime import get_runtime
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["writer_us_per_impression"] = round(
             (time.perf_counter() - started) / max(queued, 1) * 1e6, 1
         )
-    token = create_access_token(user.id, settings.secret_key, 60)
+    token = create_access_token(user.id, settings.secret_key, 60, user.token_version)
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(settings, runtime=runtime)) as client:
         cache = client.app.state.recommendation_cache

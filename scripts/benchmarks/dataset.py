@@ -51,6 +51,7 @@ def ensure(home: Path = HOME) -> Path:
     """Build the catalogue if it is not complete yet; returns its directory."""
     done = home / "READY"
     if done.exists():
+        run_cli(["migrate"], env_for(home))  # the code may have a newer schema than the copy
         return home
     home.mkdir(parents=True, exist_ok=True)
     (home / "secret").write_text(secrets.token_urlsafe(32))
