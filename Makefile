@@ -15,7 +15,8 @@ CATALOG_POSTERS_DIRS ?= $(SHARED_DATA)/posters/ml-latest-small_tmdb_w185,$(SHARE
 export CATALOG_DIR CATALOG_METADATA_CSV CATALOG_POSTERS_DIRS
 endif
 
-.PHONY: install run test test-postgres lint format setup-embeddings monitor benchmark evaluate
+.PHONY: install install-cpu run test test-postgres lint format setup-embeddings monitor benchmark \
+	benchmark-docs evaluate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,8 +50,20 @@ setup-embeddings:
 monitor:
 	$(BIN)/python scripts/monitor_embeddings.py
 
+# CPU-only PyTorch for machines without an NVIDIA GPU: the default (PyPI) torch wheel is a CUDA
+# build that pulls about 4 GB of nvidia-* and triton packages the CPU never uses.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+install-cpu: $(BIN)/python
+	$(BIN)/pip install --index-url $(TORCH_CPU_INDEX) torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -e '.[dev]'
+
+# Figures go to docs/performance/results.json; `make benchmark-docs` renders docs/performance.md.
+BENCHMARKS ?= http in_process cache_replay text_index retrain_small
 benchmark:
-	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python scripts/benchmark.py $(BENCHMARKS)
+
+benchmark-docs:
+	$(BIN)/python scripts/benchmark.py --write-docs
 
 evaluate:
 	$(BIN)/python scripts/evaluate.py --data-dir $(SHARED_DATA) --dataset ml-100k --out docs/evaluation/ml-100k.json

@@ -1,9 +1,9 @@
 """Command line for the movie recommender: `.venv/bin/python -m backend.cli COMMAND` (also
 installed as `movierec`).
 
-Progress goes to stderr (a line per step, bars with real counts for long loops) and each command
-ends with one summary line on stdout. Errors are one line on stderr with a non-zero exit code,
-never a traceback.
+Each long step is announced with its duration, long loops show progress bars with real counts
+(on stderr), and each command ends with one summary line. Errors are one line on stderr with a
+non-zero exit code, never a traceback.
 """
 
 from __future__ import annotations
@@ -28,12 +28,15 @@ def one_line(exc: BaseException) -> str:
 
 @contextmanager
 def step(label: str, number: str = "") -> Iterator[None]:
-    """Announce a step on stderr before it starts and say how long it took when it ends."""
+    """Announce a step before it starts and say how long it took when it ends.
+
+    Steps go to stdout so that stderr carries only progress bars and, on failure, one error line.
+    """
     prefix = f"[{number}] " if number else ""
-    print(f"{prefix}{label}...", file=sys.stderr, flush=True)
+    print(f"{prefix}{label}...", flush=True)
     started = time.perf_counter()
     yield
-    print(f"{prefix}{label}: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(f"{prefix}{label}: done in {time.perf_counter() - started:.1f} s", flush=True)
 
 
 def migrate(_: argparse.Namespace | None = None) -> None:

@@ -23,6 +23,7 @@ from backend.api.routes import admin, auth, embeddings, events, experiments, hea
 from backend.config import Settings, get_settings
 from backend.database import SessionLocal
 from backend.observability import REGISTRY, REQUEST_LATENCY, RuntimeCollector
+from backend.server.docs import install_docs
 from backend.server.limits import BodySizeLimit, SecurityHeaders
 from backend.services.cache import make_cache
 from backend.services.embeddings import index_status
@@ -70,7 +71,13 @@ def create_app(
             if blas_limit is not None:
                 blas_limit.restore_original_limits()
 
-    app = FastAPI(title="Movie Recommender", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Movie Recommender",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,  # served from local files by install_docs (no CDN)
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.rate_limiter = make_rate_limiter(settings.redis_url, SessionLocal)
     app.state.recommendation_cache = make_cache(settings)
@@ -105,6 +112,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
+    install_docs(app)
     for router in (
         auth.router,
         movies.router,

@@ -1,5 +1,13 @@
 """Test fixtures: a migrated database per session (SQLite file, or TEST_DATABASE_URL for
-PostgreSQL), tables emptied between tests, and a small generated MovieLens-style catalogue."""
+PostgreSQL) and a small generated MovieLens-style catalogue.
+
+- `db`: a session inside one connection-level transaction that is rolled back after the test;
+  the code under test may commit (each commit only ends a SAVEPOINT), nothing stays behind.
+- `committed_db`: empty tables and a session whose commits are real, for tests whose data must
+  be seen by other connections or processes (servers, CLI subprocesses, worker threads).
+- `loaded` / `client`: per module, the catalogue imported and committed, models trained and the
+  index built, and a TestClient on the app (requests use their own committed sessions).
+"""
 
 from __future__ import annotations
 
@@ -35,11 +43,12 @@ os.environ["REGISTRATIONS_PER_ADDRESS"] = "100000"
 os.environ["LOGIN_ADDRESS_MAX_FAILURES"] = "100000"
 os.environ.pop("REDIS_URL", None)
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
 
 from backend.cli import migrate  # noqa: E402
 from backend.config import get_settings  # noqa: E402
-from backend.database import SessionLocal, engine  # noqa: E402
+from backend.database import SessionLocal, engine, make_engine  # noqa: E402
 from tests.helpers import write_catalogue  # noqa: E402
 
 
@@ -71,8 +80,45 @@ def clear_tables() -> None:
                 conn.execute(text(f"DELETE FROM {table}"))
 
 
+@pytest.fixture(scope="session")
+def rollback_engine():
+    """An engine for rolled-back tests. pysqlite's own transaction handling breaks SAVEPOINTs,
+    so on SQLite this engine issues BEGIN itself (SQLAlchemy's documented recipe)."""
+    test_engine = make_engine(os.environ["DATABASE_URL"])
+    if test_engine.dialect.name == "sqlite":
+
+        @event.listens_for(test_engine, "connect")
+        def _no_implicit_transactions(dbapi_connection, _record) -> None:  # noqa: ANN001
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(test_engine, "begin")
+        def _begin(conn) -> None:  # noqa: ANN001
+            conn.exec_driver_sql("BEGIN")
+
+    yield test_engine
+    test_engine.dispose()
+
+
 @pytest.fixture
-def db() -> Iterator:
+def db(rollback_engine) -> Iterator[Session]:
+    connection = rollback_engine.connect()
+    outer = connection.begin()
+    session = Session(
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        autoflush=False,
+        expire_on_commit=False,
+    )
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def committed_db() -> Iterator[Session]:
     clear_tables()
     session = SessionLocal()
     try:

@@ -19,7 +19,11 @@ from backend.ml.content import cosine_scores
 from backend.ml.hybrid import Explanation, HybridRecommender
 from backend.ml.scoring import top_n
 from backend.models import Movie
-from backend.services.recommender_runtime import RecommenderRuntime, get_runtime
+from backend.services.recommender_runtime import (
+    RecommenderRuntime,
+    get_runtime,
+    pin_serving_blas,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ class MovieRecommender:
     def __init__(self, db: Session, runtime: RecommenderRuntime | None = None) -> None:
         self.db = db
         self.runtime = runtime or get_runtime()
+        pin_serving_blas(self.runtime.settings)
 
     # ------------------------------------------------------------ public API (movie objects)
     def get_svd_recommendations(self, user_id: int, n: int = 10) -> list[Movie]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +33,8 @@ _NO_GENRES = {"", "(no genres listed)"}
 _HASHED_CONTENT_SUFFIXES = {".json", ".txt", ".model"}
 _HASHED_CONTENT_MAX_BYTES = 1 << 20
 _FINGERPRINT_SKIP = {"README.md", ".gitattributes"}
+BUILD_PROGRESS_FILE = "build-progress.json"
+PROGRESS_WRITE_SECONDS = 1.0
 # PyTorch encodes in slices of this many texts (length-sorted within each) to report progress.
 PROGRESS_STEP = 256
 
@@ -128,8 +132,12 @@ class TextEncoder:
         self.backend = backend
         self._onnx_dir = onnx_dir or text_onnx.default_cache_dir()
         self._onnx: text_onnx.OnnxTextRunner | None = None
-        # Texts encoded by this encoder so far, batch by batch: build progress for status pages.
+        # Texts encoded by this encoder so far, batch by batch, and (during an index build) a
+        # file other processes read the build's progress from.
         self.texts_encoded = 0
+        self._progress_path: Path | None = None
+        self._progress_base = 0
+        self._progress_written = 0.0
         self._model: Any = None
         self._lock = threading.Lock()
         self._dim: int | None = None
@@ -281,8 +289,35 @@ class TextEncoder:
             emb = torch.nn.functional.normalize(torch.cat(parts).float(), p=2, dim=1)
             return emb.cpu().numpy().astype(np.float32, copy=False)
 
+    def report_progress(self, path: Path | None) -> None:
+        """Write the texts encoded from now on to `path` (JSON) until called with None."""
+        if path is None:
+            if self._progress_path is not None:
+                self._progress_path.unlink(missing_ok=True)
+            self._progress_path = None
+            return
+        self._progress_path, self._progress_base = path, self.texts_encoded
+        self._write_progress()
+
     def _count(self, n: int) -> None:
         self.texts_encoded += n
+        due = time.monotonic() - self._progress_written >= PROGRESS_WRITE_SECONDS
+        if self._progress_path is not None and due:
+            self._write_progress()
+
+    def _write_progress(self) -> None:
+        path = self._progress_path
+        assert path is not None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "texts_encoded": self.texts_encoded - self._progress_base,
+            "pid": os.getpid(),
+            "updated_at": time.time(),
+        }
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+        self._progress_written = time.monotonic()
 
     @staticmethod
     def movie_text(

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.ml.text_encoder import BUILD_PROGRESS_FILE
 from backend.models import Movie
 from backend.services.recommender_runtime import RecommenderRuntime
+
+STALE_PROGRESS_SECONDS = 60.0
 
 
 def index_status(db: Session, runtime: RecommenderRuntime) -> dict:
     runtime.maybe_reload()
     total = db.scalar(select(func.count(Movie.id))) or 0
+    progress = _build_progress(runtime, int(total))
     with_poster = db.scalar(select(func.count(Movie.id)).where(Movie.poster_file.is_not(None)))
     index = runtime.index
     manifest = index.manifest if index is not None else {}
@@ -70,8 +76,8 @@ def index_status(db: Session, runtime: RecommenderRuntime) -> dict:
         "built_at_epoch": epoch,
         "build_seconds": manifest.get("build_seconds"),
         "index_version": manifest.get("version"),
-        "building": runtime.building_index,
-        "build_progress": _build_progress(runtime, int(total)),
+        "building": runtime.building_index or progress is not None,
+        "build_progress": progress,
         "training": runtime.training,
         "model_version": runtime.bundle.version if runtime.bundle else None,
         "model_trained_at": runtime.bundle.meta.get("trained_at") if runtime.bundle else None,
@@ -82,10 +88,19 @@ def index_status(db: Session, runtime: RecommenderRuntime) -> dict:
 
 
 def _build_progress(runtime: RecommenderRuntime, total: int) -> dict | None:
-    """Texts encoded so far by the build running in this process (None when none runs)."""
-    if not runtime.building_index:
+    """How far the index build running in any process on this DATA_DIR has come (None: none).
+
+    The building process rewrites the progress file every second; a file older than a minute
+    belongs to a build that died, and is ignored.
+    """
+    path = runtime.settings.embeddings_dir / BUILD_PROGRESS_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
-    done = runtime.text_encoder().texts_encoded - runtime.texts_encoded_at_build_start
+    if time.time() - float(record.get("updated_at", 0)) > STALE_PROGRESS_SECONDS:
+        return None
+    done = int(record.get("texts_encoded", 0))
     return {
         "texts_encoded": done,
         "catalogue_movies": total,

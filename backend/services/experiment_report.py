@@ -37,30 +37,31 @@ def _comparison_out(comparison: stats.Comparison) -> dict:
     return out
 
 
-def _item_novelty(db: Session) -> tuple[dict[int, float], int]:
-    """Self-information -log2(share of raters who rated the movie), smoothed by one."""
+def _novelty_lookup(db: Session) -> tuple[np.ndarray, np.ndarray, float]:
+    """Movie ids (sorted), their self-information -log2(share of raters who rated the movie),
+    smoothed by one, and the value for a movie nobody rated."""
     raters = db.scalar(select(func.count(func.distinct(Rating.user_id)))) or 0
-    counts = db.execute(select(Rating.movie_id, func.count()).group_by(Rating.movie_id)).all()
-    return {movie: -math.log2((n + 1) / (raters + 1)) for movie, n in counts}, raters
+    rows = db.execute(
+        select(Rating.movie_id, func.count()).group_by(Rating.movie_id).order_by(Rating.movie_id)
+    ).all()
+    counts = np.array(rows, dtype=float).reshape(-1, 2)
+    novelty = -np.log2((counts[:, 1] + 1) / (raters + 1))
+    return counts[:, 0].astype(int), novelty, -math.log2(1 / (raters + 1))
+
+
+def _column(rows: list, k: int, dtype: type) -> np.ndarray:
+    return np.array([row[k] for row in rows], dtype=dtype)
 
 
 def _load(db: Session, experiment: Experiment) -> dict[str, np.ndarray]:
-    rows = db.execute(
-        select(Impression.id, Impression.user_id, Impression.variant, Impression.forced).where(
-            Impression.experiment_id == experiment.id
-        )
-    ).all()
-    ids, users, variants, forced = (
-        (np.array(col) for col in zip(*rows, strict=True))
-        if rows
-        else (
-            np.zeros(0, int),
-            np.zeros(0, int),
-            np.zeros(0, object),
-            np.zeros(0, bool),
-        )
-    )
+    """The experiment's impressions (by id), and the events and shown items of those only
+    (rows written while the report runs belong to impressions it did not read)."""
     of_experiment = Impression.experiment_id == experiment.id
+    impressions = db.execute(
+        select(Impression.id, Impression.user_id, Impression.variant, Impression.forced)
+        .where(of_experiment)
+        .order_by(Impression.id)
+    ).all()
     events = db.execute(
         select(FeedbackEvent.impression_id, FeedbackEvent.kind, FeedbackEvent.rating)
         .join(Impression, Impression.id == FeedbackEvent.impression_id)
@@ -71,13 +72,21 @@ def _load(db: Session, experiment: Experiment) -> dict[str, np.ndarray]:
         .join(Impression, Impression.id == ImpressionItem.impression_id)
         .where(of_experiment, Impression.forced.is_(False))
     ).all()
+    ids = _column(impressions, 0, int)
+    event_imp, item_imp = _column(events, 0, int), _column(items, 0, int)
+    known_events, known_items = np.isin(event_imp, ids), np.isin(item_imp, ids)
     return {
-        "ids": ids.astype(int),
-        "users": users.astype(int),
-        "variants": variants.astype(object),
-        "forced": forced.astype(bool),
-        "events": events,
-        "items": np.array(items, dtype=int).reshape(-1, 2),
+        "ids": ids,
+        "users": _column(impressions, 1, int),
+        "variants": _column(impressions, 2, object),
+        "forced": _column(impressions, 3, bool),
+        "event_pos": np.searchsorted(ids, event_imp[known_events]),
+        "event_kind": _column(events, 1, object)[known_events],
+        "event_rating": np.array(
+            [np.nan if row[2] is None else row[2] for row in events], dtype=float
+        )[known_events],
+        "item_pos": np.searchsorted(ids, item_imp[known_items]),
+        "item_movie": _column(items, 1, int)[known_items],
     }
 
 
@@ -85,33 +94,24 @@ def build_report(db: Session, name: str, window_hours: float) -> dict:
     flush_pending()
     experiment = experiment_service.get(db, name)
     data = _load(db, experiment)
-    novelty_of, raters = _item_novelty(db)
     catalogue_size = db.scalar(select(func.count(Movie.id))) or 1
+    users, variants, forced = data["users"], data["variants"], data["forced"]
+    n = len(data["ids"])
 
-    order = np.argsort(data["ids"])
-    ids = data["ids"][order]
-    users, variants, forced = data["users"][order], data["variants"][order], data["forced"][order]
-    n = len(ids)
+    def per_list(kind: str, min_rating: float = -np.inf) -> np.ndarray:
+        """How many events of `kind` (with a rating of at least `min_rating`) each list got."""
+        chosen = (data["event_kind"] == kind) & ~(data["event_rating"] < min_rating)
+        return np.bincount(data["event_pos"][chosen], minlength=n).astype(float)
 
-    def flags(kind: str, min_rating: float | None = None) -> np.ndarray:
-        picked = np.array(
-            [
-                imp
-                for imp, k, rating in data["events"]
-                if k == kind and (min_rating is None or (rating or 0) >= min_rating)
-            ],
-            dtype=int,
-        )
-        out = np.zeros(n, dtype=float)
-        picked = picked[np.isin(picked, ids)]  # written after the impressions were read
-        np.add.at(out, np.searchsorted(ids, picked), 1.0)
-        return out
-
-    clicks, views, dismissals = flags("click"), flags("detail_view"), flags("dismiss")
-    converted = flags("rating", CONVERSION_RATING) > 0
-    items = data["items"][np.isin(data["items"][:, 0], ids)]
-    item_imp = np.searchsorted(ids, items[:, 0])
-    item_novelty = np.array([novelty_of.get(m, -math.log2(1 / (raters + 1))) for m in items[:, 1]])
+    clicks, views, dismissals = per_list("click"), per_list("detail_view"), per_list("dismiss")
+    converted = per_list("rating", CONVERSION_RATING) > 0
+    movie_ids, movie_novelty, unrated_novelty = _novelty_lookup(db)
+    item_novelty = np.full(len(data["item_movie"]), unrated_novelty)
+    if len(movie_ids):
+        at = np.minimum(np.searchsorted(movie_ids, data["item_movie"]), len(movie_ids) - 1)
+        found = movie_ids[at] == data["item_movie"]
+        item_novelty[found] = movie_novelty[at[found]]
+    item_imp = data["item_pos"]
     list_len = np.bincount(item_imp, minlength=n)
     novelty = np.bincount(item_imp, weights=item_novelty, minlength=n) / np.maximum(list_len, 1)
 
@@ -128,8 +128,8 @@ def build_report(db: Session, name: str, window_hours: float) -> dict:
         in_variant = mask[item_imp]
         user_of_item = np.searchsorted(user_ids, users[item_imp[in_variant]])
         matrix = sparse.csr_matrix(
-            (np.ones(in_variant.sum()), (user_of_item, items[in_variant, 1])),
-            shape=(len(user_ids), int(items[:, 1].max(initial=0)) + 1),
+            (np.ones(in_variant.sum()), (user_of_item, data["item_movie"][in_variant])),
+            shape=(len(user_ids), int(data["item_movie"].max(initial=0)) + 1),
         )
         coverage, replicates = stats.coverage_replicates(matrix, catalogue_size, rng)
         estimates[variant.name] = {

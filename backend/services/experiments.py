@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -72,6 +74,7 @@ def start(db: Session, name: str) -> Experiment:
         raise ConflictError(f"Experiment {running} is running; stop it first")
     experiment.status, experiment.started_at = "running", utcnow()
     db.commit()
+    forget_running()
     return experiment
 
 
@@ -81,15 +84,57 @@ def stop(db: Session, name: str) -> Experiment:
         raise ConflictError(f"Experiment {name} is {experiment.status}, not running")
     experiment.status, experiment.stopped_at = "stopped", utcnow()
     db.commit()
+    forget_running()
     return experiment
 
 
-def running(db: Session) -> Experiment | None:
-    return db.scalar(
+@dataclass(frozen=True)
+class RunningExperiment:
+    """What assignment needs of the running experiment (a plain snapshot, no ORM object)."""
+
+    id: int
+    name: str
+    variants: tuple[tuple[str, str, float], ...]  # (name, method, share)
+
+
+# Every recommendations request asks which experiment runs: the answer is kept this long per
+# process, so a start or stop made through another worker takes effect within a second.
+RUNNING_TTL_SECONDS = 1.0
+_running_cache: tuple[float, RunningExperiment | None] | None = None
+_running_lock = threading.Lock()
+
+
+def forget_running() -> None:
+    global _running_cache
+    with _running_lock:
+        _running_cache = None
+
+
+def running(db: Session) -> RunningExperiment | None:
+    global _running_cache
+    with _running_lock:
+        if (
+            _running_cache is not None
+            and time.monotonic() - _running_cache[0] < RUNNING_TTL_SECONDS
+        ):
+            return _running_cache[1]
+    experiment = db.scalar(
         select(Experiment)
         .options(selectinload(Experiment.variants))
         .where(Experiment.status == "running")
     )
+    snapshot = (
+        None
+        if experiment is None
+        else RunningExperiment(
+            experiment.id,
+            experiment.name,
+            tuple((v.name, v.method, v.share) for v in experiment.variants),
+        )
+    )
+    with _running_lock:
+        _running_cache = (time.monotonic(), snapshot)
+    return snapshot
 
 
 def plan_for(
@@ -104,13 +149,12 @@ def plan_for(
     experiment = running(db) if user_id in (None, caller.id) else None
     if experiment is None:
         return ServePlan(method=default, forced=forced)
-    variant = experiment.variants[
-        assign(experiment.name, caller.id, [v.share for v in experiment.variants])
-    ]
+    index = assign(experiment.name, caller.id, [share for _, _, share in experiment.variants])
+    variant, method, _ = experiment.variants[index]
     return ServePlan(
-        method=default if forced else variant.method,
+        method=default if forced else method,
         experiment_id=experiment.id,
         experiment=experiment.name,
-        variant=variant.name,
+        variant=variant,
         forced=forced,
     )

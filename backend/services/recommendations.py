@@ -28,8 +28,14 @@ def for_user(
 ) -> list[Recommendation]:
     target = _authorised_target(db, caller, user_id)
     method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
+    return _recommend(db, runtime, target, limit, method)
+
+
+def _recommend(
+    db: Session, runtime: RecommenderRuntime, user_id: int, limit: int, method: Method
+) -> list[Recommendation]:
     started = time.perf_counter()
-    recs = MovieRecommender(db, runtime).recommend(target, limit, method)
+    recs = MovieRecommender(db, runtime).recommend(user_id, limit, method)
     RECOMMENDATION_LATENCY.labels(method=method).observe(time.perf_counter() - started)
     return recs
 
@@ -64,7 +70,7 @@ def for_user_cached(
     cached = cache.lookup(key)
     if cached is not None:
         return cached
-    recs = for_user(db, runtime, caller, target, limit, use_embeddings, method)
+    recs = _recommend(db, runtime, target, limit, method)
     body = render(recs)
     if key is not None and not any(r.fallback for r in recs):
         cache.store(key, body)

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ from backend.ml.index_store import BuildStats, EmbeddingIndex, IndexStore, build
 from backend.ml.popularity import bayesian_average
 from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.svd import SVDParams
-from backend.ml.text_encoder import TextEncoder
+from backend.ml.text_encoder import BUILD_PROGRESS_FILE, TextEncoder
 from backend.ml.training import TrainParams, train_hybrid
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,6 @@ class RecommenderRuntime:
         self._image_checked = False
         self.device = "cpu"
         self.building_index = False
-        self.texts_encoded_at_build_start = 0
         self.training = False
 
     # ------------------------------------------------------------------ loading
@@ -100,7 +100,7 @@ class RecommenderRuntime:
 
     def _load_bundle_if_newer(self) -> None:
         current = self.bundle.version if self.bundle is not None else None
-        loaded = self.model_store.load(HybridRecommender.load, loaded_version=current)
+        loaded = self.model_store.load(load_bundle, loaded_version=current)
         if loaded is None:
             return
         bundle = loaded.value
@@ -275,7 +275,8 @@ class RecommenderRuntime:
     ) -> BuildReport:
         started = time.perf_counter()
         self.building_index = True
-        self.texts_encoded_at_build_start = self.text_encoder().texts_encoded
+        # Progress goes to a file beside the index: API processes read it for /embeddings/status.
+        self.text_encoder().report_progress(self.settings.embeddings_dir / BUILD_PROGRESS_FILE)
         try:
             items = ml_data.movie_contents(db, max_movies=max_movies)
             previous = self.index_store.load()
@@ -328,6 +329,7 @@ class RecommenderRuntime:
             raise
         finally:
             self.building_index = False
+            self.text_encoder().report_progress(None)
 
     def train(self, db: Session) -> HybridRecommender:
         started = time.perf_counter()
@@ -342,7 +344,9 @@ class RecommenderRuntime:
             bundle = train_hybrid(
                 interactions, catalogue, content, self.train_params(), previous=self.bundle
             )
-            self.model_store.publish(bundle.save, bundle.version, verify=HybridRecommender.load)
+            self.model_store.publish(
+                bundle.save, bundle.version, verify=lambda d: load_bundle(d, named=False)
+            )
             with self._lock:
                 self.bundle = bundle
                 self._context_cache.clear()
@@ -382,6 +386,16 @@ class RecommenderRuntime:
         )
 
 
+def load_bundle(directory: Path, named: bool = True) -> HybridRecommender:
+    """Load a bundle and check what loading alone does not (a store quarantines it otherwise)."""
+    bundle = HybridRecommender.load(directory)
+    if not isinstance(bundle.meta, dict):
+        raise ValueError("meta.json is not a JSON object")
+    if named and bundle.version != directory.name:
+        raise ValueError(f"meta.json names version {bundle.version!r}, not its folder")
+    return bundle
+
+
 def align_content(index: EmbeddingIndex, item_ids: np.ndarray, version: str) -> ContentMatrices:
     rows = index.rows_for(item_ids)
     present = rows >= 0
@@ -416,6 +430,24 @@ def get_runtime(settings: Settings | None = None) -> RecommenderRuntime:
             _runtime = RecommenderRuntime(settings or get_settings())
             _runtime.load_from_disk()
         return _runtime
+
+
+_blas_pinned = False
+
+
+def pin_serving_blas(settings: Settings) -> None:
+    """Pin BLAS to SERVING_BLAS_THREADS for this process, once (0 leaves the default).
+
+    Serving runs many small products, often from several threads: multi-threaded BLAS calls then
+    oversubscribe the cores. The API pins in its lifespan; library users (the facades) here.
+    """
+    global _blas_pinned
+    if _blas_pinned or settings.serving_blas_threads <= 0:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=settings.serving_blas_threads, user_api="blas")
+    _blas_pinned = True
 
 
 def reset_runtime(runtime: RecommenderRuntime | None = None) -> None:

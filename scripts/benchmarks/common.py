@@ -78,11 +78,21 @@ def load_results() -> dict:
     return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
 
+def _command() -> str:
+    """How this run was started, as a command to rerun from the repository root."""
+    script = Path(sys.argv[0]).resolve()
+    if script.parent == ROOT / "scripts" / "benchmarks":
+        head = f"python -m scripts.benchmarks.{script.stem}"
+    else:
+        head = f"python {script.relative_to(ROOT) if script.is_relative_to(ROOT) else script}"
+    return " ".join([head, *sys.argv[1:]])
+
+
 def save_section(name: str, figures: dict) -> None:
     """Merge one benchmark's figures into the results file, with how and when they were made."""
     results = load_results()
     results[name] = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": _command(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "load_avg_at_end": load_avg(),

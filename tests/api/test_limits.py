@@ -129,3 +129,17 @@ def test_redis_limiter_blocks_and_resets():
     assert 25 <= limiter.blocked_for("k", "other") <= 30
     limiter.reset("k")
     assert limiter.blocked_for("k") == 0
+
+
+def test_api_docs_are_served_from_this_host(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower() and "<script>" not in page.text
+    for asset in (
+        "/docs-assets/swagger-ui-bundle.js",
+        "/docs-assets/swagger-ui.css",
+        "/docs-init.js",
+    ):
+        assert client.get(asset).status_code == 200, asset
+        assert asset in page.text
+    assert "/openapi.json" in client.get("/docs-init.js").text

@@ -9,6 +9,7 @@ from sqlalchemy import delete, text
 
 from backend.database import SessionLocal, engine
 from backend.models import Experiment
+from backend.services.experiments import forget_running
 from backend.services.users import set_admin
 from tests.helpers import register_and_login
 
@@ -17,6 +18,7 @@ def remove_experiments() -> None:
     with SessionLocal() as db:
         db.execute(delete(Experiment))
         db.commit()
+    forget_running()
 
 
 @pytest.fixture
@@ -51,3 +53,4 @@ def clear_all() -> None:
         else:
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
+    forget_running()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from backend.database import SessionLocal
-from backend.jobs.locks import JobBusy, job_lock
+from backend.jobs.locks import JobBusy, exclusive, job_lock
 from backend.jobs.tasks import rebuild_index_job
 from backend.ml.recommender import MovieRecommender
 from backend.services.recommender_runtime import RecommenderRuntime
@@ -31,7 +31,8 @@ def test_job_lock_is_exclusive(tmp_path):
 
 
 def test_rebuild_skips_while_another_holds_the_lock(loaded):
-    with job_lock(loaded.settings.locks_dir):
+    # The deployment's lock: advisory on PostgreSQL, the file lock on SQLite.
+    with exclusive(SessionLocal.kw["bind"], loaded.settings.locks_dir):
         assert rebuild_index_job(loaded) is None
     assert rebuild_index_job(loaded) is not None
 

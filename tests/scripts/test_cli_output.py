@@ -64,8 +64,8 @@ def test_setup_embeddings_shows_steps_real_counts_and_one_summary(tmp_path):
     first = run_setup(args, env)
     assert first.returncode == 0, first.stderr[-3000:]
     for number in range(1, 5):
-        assert re.search(rf"^\[{number}/4\] .+: done in \d+\.\d s$", first.stderr, re.M), (
-            first.stderr
+        assert re.search(rf"^\[{number}/4\] .+: done in \d+\.\d s$", first.stdout, re.M), (
+            first.stdout
         )
     assert re.search(r"text embeddings: 100%.*60/60", first.stderr), first.stderr[-2000:]
     summary = first.stdout.strip().splitlines()[-1]
@@ -79,5 +79,5 @@ def test_setup_embeddings_shows_steps_real_counts_and_one_summary(tmp_path):
     again = run_setup([*args, "--skip-training"], env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "0movie" not in again.stderr and "text embeddings" not in again.stderr
-    assert "[3/3]" in again.stderr
+    assert "[3/3]" in again.stdout
     assert again.stdout.strip().splitlines()[-1].endswith("models not trained (--skip-training)")

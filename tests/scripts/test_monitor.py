@@ -60,8 +60,8 @@ def test_text_report_and_strict_exit_code(loaded, capsys, monkeypatch):
     capsys.readouterr()
 
 
-def test_empty_database_is_one_line_and_non_zero(db, loaded, capsys):
-    # the `db` fixture empties the tables
+def test_empty_database_is_one_line_and_non_zero(committed_db, loaded, capsys):
+    # the `committed_db` fixture empties the tables (for the monitor's own sessions too)
     code = monitor.main(["--json"], runtime=loaded, session_factory=SessionLocal)
     err = capsys.readouterr().err.strip()
     assert code == monitor.EXIT_NO_DATABASE

@@ -26,6 +26,9 @@ def ready(db: SessionDep, runtime: RuntimeDep) -> JSONResponse:
     runtime.maybe_reload()
     checks["models"] = runtime.bundle.version if runtime.bundle else "not loaded"
     checks["embedding_index"] = runtime.index.version if runtime.index else "not built"
+    # Why this version: "current", or the fallback and its cause (a quarantined or missing one).
+    checks["models_source"] = runtime.model_store.status.reason
+    checks["embedding_index_source"] = runtime.index_store.store.status.reason
     checks["worker_pid"] = os.getpid()
     ok = checks["database"] == "ok" and runtime.bundle is not None
     return JSONResponse(

@@ -1,0 +1,124 @@
+"""Recommendations over HTTP: 2 uvicorn workers, 16 concurrent clients, 600 distinct users.
+
+One warm-up pass over the users (fills the cache and every worker's model state), then the
+measured passes; once with the recommendation cache (Redis when --redis-url is given, as in a
+multi-process deployment, else each worker's own LRU) and once with RECOMMENDATION_CACHE=false,
+each on a fresh copy of the benchmark catalogue. Also each worker's resident memory at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from backend.devserver import start_server
+from scripts.benchmarks.common import log, rss_mb, save_section, stats_ms
+from scripts.benchmarks.dataset import ADMIN, ADMIN_PASSWORD, env_for, working_copy
+
+CLIENTS = 16
+
+
+async def _drive(base: str, token: str, paths: list[str], clients: int) -> dict:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for path in paths:
+        queue.put_nowait(path)
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as c:
+
+        async def worker() -> None:
+            nonlocal errors
+            while not queue.empty():
+                path = queue.get_nowait()
+                started = time.perf_counter()
+                try:
+                    reply = await c.get(path)
+                    ok = reply.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - started)
+                errors += 0 if ok else 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        wall = time.perf_counter() - started
+    return {**stats_ms(latencies), "errors": errors, "rps": round(len(paths) / wall, 1)}
+
+
+def _worker_pids(master: int) -> list[int]:
+    children: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{master}/task").iterdir():
+            text = (task / "children").read_text().split()
+            children += [int(pid) for pid in text]
+    return children
+
+
+def run_one(label: str, workers: int, users: list[int], passes: int, **settings: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="movierec-http-") as tmp:
+        home = working_copy(Path(tmp) / "catalogue")
+        env = env_for(home, **settings)
+        server = start_server(env, Path(tmp) / "server.log", workers=workers)
+        try:
+            ready = server.wait("/ready", timeout=300)
+            token = httpx.post(
+                f"{server.base_url}/auth/login",
+                data={"username": ADMIN, "password": ADMIN_PASSWORD},
+                timeout=30,
+            ).json()["access_token"]
+            paths = [f"/movies/recommendations?user_id={u}&limit=10" for u in users]
+            warm = asyncio.run(_drive(server.base_url, token, paths, CLIENTS))
+            result = asyncio.run(_drive(server.base_url, token, paths * passes, CLIENTS))
+            rss = [rss_mb(pid) for pid in _worker_pids(server.process.pid)]
+        finally:
+            server.stop()
+    figures = {"ready_seconds": round(ready, 1), "warm_up": warm, **result, "worker_rss_mb": rss}
+    log(f"http {label}: {figures}")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=600)
+    parser.add_argument("--passes", type=int, default=2, help="measured passes over the users")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--redis-url", default="", help="share the cache through this Redis")
+    args = parser.parse_args(argv)
+    from sqlalchemy import create_engine, text
+
+    home = working_copy(Path(tempfile.gettempdir()) / "movierec-http-users")
+    engine = create_engine(f"sqlite:///{home / 'app.db'}")
+    with engine.connect() as conn:
+        query = "SELECT id FROM users WHERE movielens_user_id IS NOT NULL ORDER BY id LIMIT :n"
+        users = [row[0] for row in conn.execute(text(query), {"n": args.users})]
+    engine.dispose()
+    if args.redis_url:
+        from redis import Redis
+
+        Redis.from_url(args.redis_url).flushdb()
+    cache = {"redis_url": args.redis_url} if args.redis_url else {}
+    figures = {
+        "clients": CLIENTS,
+        "workers": args.workers,
+        "users": len(users),
+        "passes": args.passes,
+        "cache_backend": "redis" if args.redis_url else "in-process LRU per worker",
+        "with_cache": run_one("with cache", args.workers, users, args.passes, **cache),
+        "without_cache": run_one(
+            "cache disabled", args.workers, users, args.passes, recommendation_cache="false"
+        ),
+    }
+    save_section("http", figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

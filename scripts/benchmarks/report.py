@@ -1,0 +1,294 @@
+"""docs/performance.md from docs/performance/results.json: measured figures beside the targets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scripts.benchmarks.common import RESULTS, ROOT, load_results
+
+DOC = ROOT / "docs" / "performance.md"
+
+Getter = Callable[[dict], float | None]
+
+
+def _get(section: str, *path: str) -> Getter:
+    def read(results: dict) -> float | None:
+        node = results.get(section)
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return None
+            node = node[key]
+        return node if isinstance(node, int | float) else None
+
+    return read
+
+
+def _max_rss(results: dict) -> float | None:
+    rss = results.get("http", {}).get("without_cache", {}).get("worker_rss_mb") or []
+    values = [v for v in rss if v is not None]
+    return max(values) if values else None
+
+
+# (goal, measured by, getter, unit, target, higher is better, the seed's target)
+GOALS: list[tuple[str, str, Getter, str, float, bool, str]] = [
+    (
+        "HTTP P95, cache on (16 clients, 2 workers, 600 users)",
+        "http",
+        _get("http", "with_cache", "p95"),
+        "ms",
+        25,
+        False,
+        "P95 < 200 ms, P99 < 500 ms",
+    ),
+    (
+        "HTTP P95, cache disabled",
+        "http",
+        _get("http", "without_cache", "p95"),
+        "ms",
+        60,
+        False,
+        "P95 < 200 ms",
+    ),
+    ("HTTP errors, cache on", "http", _get("http", "with_cache", "errors"), "", 0, False, "-"),
+    (
+        "HTTP errors, cache disabled",
+        "http",
+        _get("http", "without_cache", "errors"),
+        "",
+        0,
+        False,
+        "-",
+    ),
+    (
+        "In process, public API, hybrid top-10 miss P50",
+        "in_process",
+        _get("in_process", "blas_pinned", "public_api", "p50"),
+        "ms",
+        3,
+        False,
+        "-",
+    ),
+    (
+        "In process, public API, hybrid top-10 miss P99",
+        "in_process",
+        _get("in_process", "blas_pinned", "public_api", "p99"),
+        "ms",
+        10,
+        False,
+        "-",
+    ),
+    (
+        "In process, API service call (miss + JSON) P50",
+        "in_process",
+        _get("in_process", "blas_pinned", "service_miss", "p50"),
+        "ms",
+        3,
+        False,
+        "-",
+    ),
+    (
+        "In process, API service call (miss + JSON) P99",
+        "in_process",
+        _get("in_process", "blas_pinned", "service_miss", "p99"),
+        "ms",
+        10,
+        False,
+        "-",
+    ),
+    (
+        "Cache hit rate, steady replay with ratings arriving",
+        "cache_replay",
+        _get("cache_replay", "hit_rate"),
+        "",
+        0.95,
+        True,
+        "> 95%",
+    ),
+    (
+        "Serving worker RSS (largest worker, ml-latest-small)",
+        "http",
+        _max_rss,
+        "MB",
+        600,
+        False,
+        "-",
+    ),
+    (
+        "Text index, whole ml-latest-small catalogue",
+        "text_index",
+        _get("text_index", "full_build", "seconds"),
+        "s",
+        60,
+        False,
+        "-",
+    ),
+    (
+        "Full retrain, ml-latest-small",
+        "retrain_small",
+        _get("retrain_small", "train_seconds"),
+        "s",
+        30,
+        False,
+        "-",
+    ),
+    (
+        "Retrain, MovieLens-25M-shaped, time",
+        "retrain_scale_1",
+        _get("retrain_scale_1", "train_seconds"),
+        "s",
+        900,
+        False,
+        "-",
+    ),
+    (
+        "Retrain, MovieLens-25M-shaped, peak memory",
+        "retrain_scale_1",
+        _get("retrain_scale_1", "peak_rss_mb"),
+        "MB",
+        16384,
+        False,
+        "-",
+    ),
+]
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "not measured"
+    text = f"{value:.3g}" if isinstance(value, float) and value < 1 else f"{value:,.1f}"
+    return f"{text} {unit}".strip()
+
+
+def goals_table(results: dict) -> list[str]:
+    lines = [
+        "| Goal | Target | Seed's target | Measured | Met |",
+        "|---|---|---|---|---|",
+    ]
+    for goal, _section, getter, unit, target, higher, seed in GOALS:
+        value = getter(results)
+        met = (
+            "-"
+            if value is None
+            else ("yes" if (value >= target if higher else value <= target) else "**no**")
+        )
+        sign = "≥" if higher else "≤"
+        lines.append(
+            f"| {goal} | {sign} {_fmt(target, unit)} | {seed} | {_fmt(value, unit)} | {met} |"
+        )
+    return lines
+
+
+def runs_table(results: dict) -> list[str]:
+    lines = [
+        "| Benchmark | Run on (UTC) | Load average (start → end) | Command |",
+        "|---|---|---|---|",
+    ]
+    for name, section in sorted(results.items()):
+        load = section.get("machine", {}).get("load_avg_at_start", [])
+        end = section.get("load_avg_at_end", [])
+        lines.append(
+            f"| {name} | {section.get('date', '')} | {load[:1]} → {end[:1]} | "
+            f"`{section.get('command', '')}` |"
+        )
+    return lines
+
+
+def _latency_rows(label: str, row: dict | None) -> str:
+    if not row:
+        return f"| {label} | not measured | | | | |"
+    return (
+        f"| {label} | {row.get('p50')} | {row.get('p95')} | {row.get('p99')} | "
+        f"{row.get('rps', '')} | {row.get('errors', '')} |"
+    )
+
+
+def details(results: dict) -> list[str]:
+    http, ip = results.get("http", {}), results.get("in_process", {})
+    lines = [
+        "## Latency in detail (ms)",
+        "",
+        "| Path | P50 | P95 | P99 | req/s | errors |",
+        "|---|---|---|---|---|---|",
+        _latency_rows("HTTP, cache on", http.get("with_cache")),
+        _latency_rows("HTTP, cache disabled (the naive path)", http.get("without_cache")),
+    ]
+    for mode, label in (("blas_pinned", "BLAS pinned"), ("blas_default", "BLAS default")):
+        for path in ("public_api", "service_miss"):
+            lines.append(_latency_rows(f"in process, {path}, {label}", ip.get(mode, {}).get(path)))
+    replay = results.get("cache_replay", {})
+    lines.append(_latency_rows("replay, cache hits", replay.get("hit_latency")))
+    lines.append(_latency_rows("replay, cache misses", replay.get("miss_latency")))
+    profile = ip.get("blas_pinned", {}).get("profile_service_miss") or []
+    if profile:
+        lines += [
+            "",
+            "Where a cache miss spends its time (cProfile, cumulative ms per request):",
+            "",
+        ]
+        lines += ["| Function | ms |", "|---|---|"]
+        lines += [f"| `{row['function']}` | {row['ms_per_call']} |" for row in profile]
+    text = results.get("text_index", {}).get("backends") or {}
+    if text:
+        lines += ["", "## Text encoder backends (same movies, same run)", ""]
+        lines += [
+            "| Backend | texts/s | genre agreement@10 | cosine to PyTorch (min / mean) "
+            "| neighbour recall@10 vs PyTorch |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in text.items():
+            lines.append(
+                f"| {name} | {row['texts_per_second']} | {row['genre_agreement_at_10']} | "
+                f"{row.get('cosine_to_torch_min', 1.0)} / {row.get('cosine_to_torch_mean', 1.0)}"
+                f" | {row.get('neighbour_recall_at_10_vs_torch', 1.0)} |"
+            )
+    sizes = results.get("scale_serving", {}).get("sizes") or {}
+    if sizes:
+        lines += ["", "## Catalogue size (SVD + text + popularity blend, synthetic catalogues)", ""]
+        lines += [
+            "| Movies | exact text P50 | FAISS text P50 (recall@10) | blend, every movie P50 / P99 "
+            "| blend over candidates P50 / P99 (recall@10) |",
+            "|---|---|---|---|---|",
+        ]
+        for n, row in sizes.items():
+            ex, fa = row["exact_text"], row["faiss_text"]
+            hx, hc = row["hybrid_exhaustive"], row["hybrid_candidates"]
+            lines.append(
+                f"| {int(n):,} | {ex['p50']} | {fa['p50']} ({row['faiss_text_recall_at_10']}) | "
+                f"{hx['p50']} / {hx['p99']} | {hc['p50']} / {hc['p99']} "
+                f"({row['hybrid_candidates_recall_at_10']}) |"
+            )
+    retrains = {k: v for k, v in results.items() if k.startswith("retrain")}
+    if retrains:
+        keys = (
+            "users",
+            "movies",
+            "ratings",
+            "train_seconds",
+            "peak_rss_mb",
+            "item_model_max_items",
+            "holdout_rmse",
+        )
+        lines += [
+            "",
+            "## Retraining",
+            "",
+            "| Run | " + " | ".join(keys) + " |",
+            "|---|" + "---|" * len(keys),
+        ]
+        for name, row in sorted(retrains.items()):
+            lines.append(f"| {name} | " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
+    return lines
+
+
+def render(results: dict) -> str:
+    intro = (ROOT / "scripts" / "benchmarks" / "performance_intro.md").read_text()
+    parts = [intro.rstrip(), "", "## Figures beside the targets", "", *goals_table(results)]
+    parts += ["", *details(results)]
+    parts += ["", "## Where each figure comes from", "", *runs_table(results)]
+    parts += ["", f"All figures: [`{RESULTS.relative_to(ROOT)}`](performance/{RESULTS.name}).", ""]
+    return "\n".join(parts)
+
+
+def write_docs() -> None:
+    DOC.write_text(render(load_results()))
+    print(f"wrote {DOC.relative_to(ROOT)}")

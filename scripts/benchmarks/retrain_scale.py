@@ -1,0 +1,198 @@
+"""Full retrain on synthetic data shaped like MovieLens-25M: time and peak memory.
+
+MovieLens-25M has 162,541 users, 59,047 movies and 25,000,095 ratings; item popularity is long
+tailed (a few thousand movies carry most ratings) and so is user activity (at least 20 ratings
+each). The generator reproduces those shapes from a low-rank taste model, with timestamps, and
+the training is the service's own (`train_hybrid` with the service's settings), run in a child
+process so its peak resident memory is measured alone. `--scale 0.1` is the quick prototype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scripts.benchmarks.common import ROOT, log, peak_rss_mb, save_section
+
+ML25M = {"users": 162_541, "items": 59_047, "ratings": 25_000_095}
+FACTORS = 8
+OVERDRAW = 1.8
+
+
+def synthetic_ratings(scale: float, seed: int = 0):  # noqa: ANN201
+    """(user ids, item ids, ratings, timestamps), about `scale` x MovieLens-25M."""
+    from backend.ml.interactions import Interactions
+
+    rng = np.random.default_rng(seed)
+    n_users, n_items = int(ML25M["users"] * scale), int(ML25M["items"] * scale)
+    target = int(ML25M["ratings"] * scale)
+    # Item popularity: Zipf-like over a random order; user activity: 20 + a lognormal tail.
+    popularity = 1.0 / (np.arange(n_items) + 10.0) ** 1.2
+    popularity = rng.permutation(popularity / popularity.sum())
+    activity = 20 + rng.lognormal(mean=3.6, sigma=1.25, size=n_users)
+    counts = np.minimum(np.round(activity * (target / activity.sum())), n_items // 2)
+    counts = np.maximum(counts, 20).astype(np.int64)
+    # Draw more than needed with replacement, keep each user's first `count` distinct movies
+    # (in id order, which is unrelated to popularity): popular movies are not over-counted.
+    draws = np.ceil(counts * OVERDRAW).astype(np.int64)
+    users = np.repeat(np.arange(n_users, dtype=np.int64), draws)
+    items = rng.choice(n_items, size=users.size, p=popularity).astype(np.int64)
+    key = np.unique(users * n_items + items)
+    users, items = key // n_items, key % n_items
+    rank = np.arange(users.size) - np.searchsorted(users, users)
+    keep = rank < counts[users]
+    users, items = users[keep], items[keep]
+    taste_u = rng.normal(0, 0.45, (n_users, FACTORS)).astype(np.float32)
+    taste_i = rng.normal(0, 0.45, (n_items, FACTORS)).astype(np.float32)
+    bias_i = rng.normal(0, 0.4, n_items).astype(np.float32)
+    ratings = np.empty(users.size, dtype=np.float64)
+    for start in range(0, users.size, 2_000_000):
+        u, i = users[start : start + 2_000_000], items[start : start + 2_000_000]
+        raw = 3.5 + bias_i[i] + np.einsum("ij,ij->i", taste_u[u], taste_i[i])
+        raw += rng.normal(0, 0.6, u.size)
+        ratings[start : start + u.size] = np.clip(np.round(raw * 2) / 2, 0.5, 5.0)
+    timestamps = 1_000_000_000 + rng.integers(0, 700_000_000, users.size)
+    return Interactions(users + 1, items + 1, ratings, timestamps.astype(np.int64))
+
+
+def _emit(stage: str, **figures: object) -> None:
+    print(json.dumps({"stage": stage, **figures}), flush=True)
+
+
+def child(scale: float) -> None:
+    """Generate, fit the ALS peer, then train as the service does; one JSON line per stage."""
+    import scipy.sparse as sp
+    from implicit.als import AlternatingLeastSquares
+
+    from backend.config import Settings
+    from backend.ml.scoring import Catalogue
+    from backend.ml.training import train_hybrid
+    from backend.services.recommender_runtime import RecommenderRuntime
+
+    started = time.perf_counter()
+    data = synthetic_ratings(scale)
+    item_ids = np.unique(data.item_ids)
+    counts = np.sort(np.bincount(data.item_ids)[item_ids])[::-1]
+    _emit(
+        "generated",
+        seconds=round(time.perf_counter() - started, 1),
+        users=int(np.unique(data.user_ids).size),
+        movies=int(item_ids.size),
+        ratings=len(data),
+        share_of_ratings_on_top_10pct_movies=round(
+            float(counts[: max(1, counts.size // 10)].sum() / counts.sum()), 3
+        ),
+        peak_rss_mb=peak_rss_mb(),
+    )
+    # The peer a catalogue this size switches to: implicit's ALS on the same ratings
+    # (conjugate gradient, no dense item-item inverse).
+    matrix = sp.csr_matrix((data.ratings.astype(np.float32), (data.user_ids, data.item_ids)))
+    started = time.perf_counter()
+    AlternatingLeastSquares(factors=64, iterations=15, random_state=0).fit(matrix, False)
+    _emit("als", seconds=round(time.perf_counter() - started, 1), peak_rss_mb=peak_rss_mb())
+    del matrix
+    votes = np.bincount(data.item_ids)[item_ids].astype(np.float64)
+    catalogue = Catalogue(item_ids, votes, version="synthetic")
+    with tempfile.TemporaryDirectory() as tmp:
+        params = RecommenderRuntime(Settings(data_dir=Path(tmp))).train_params()
+    started = time.perf_counter()
+    model = train_hybrid(data, catalogue, None, params)
+    _emit(
+        "service_training",
+        seconds=round(time.perf_counter() - started, 1),
+        peak_rss_mb=peak_rss_mb(),
+        item_model_max_items=params.item_max_items,
+        svd_factors=params.svd.n_factors,
+        svd_epochs=params.svd.n_epochs,
+        holdout_rmse=model.meta.get("holdout_rmse"),
+    )
+
+
+def _peak_rss(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = MovieLens-25M size")
+    parser.add_argument("--limit-minutes", type=float, default=40, help="stop the child then")
+    parser.add_argument(
+        "--memory-limit-gb",
+        type=float,
+        default=14,
+        help="address-space limit of the child: on a shared machine a MemoryError in the "
+        "benchmark beats the kernel's OOM killer choosing someone else's process",
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        limit = int(args.memory_limit_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        try:
+            child(args.scale)
+        except MemoryError:
+            _emit("out_of_memory", limit_gb=args.memory_limit_gb, peak_rss_mb=peak_rss_mb())
+            return 1
+        return 0
+    log(f"retrain at {args.scale} x MovieLens-25M size (child process)")
+    started = time.monotonic()
+    command = [sys.executable, "-m", "scripts.benchmarks.retrain_scale", "--child"]
+    process = subprocess.Popen(
+        [*command, "--scale", str(args.scale), "--memory-limit-gb", str(args.memory_limit_gb)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    figures: dict = {
+        "scale": args.scale,
+        "limit_minutes": args.limit_minutes,
+        "memory_limit_gb": args.memory_limit_gb,
+    }
+    peak = 0.0
+    stop = threading.Event()
+
+    def watch_memory() -> None:
+        nonlocal peak
+        while not stop.wait(1.0):
+            peak = max(peak, _peak_rss(process.pid) or 0.0)
+
+    watcher = threading.Thread(target=watch_memory, daemon=True)
+    watcher.start()
+    timer = threading.Timer(args.limit_minutes * 60, process.kill)
+    timer.start()
+    assert process.stdout is not None
+    for line in process.stdout:
+        stage = json.loads(line)
+        figures[stage.pop("stage")] = stage
+        log(f"retrain stage: {line.strip()}")
+    process.wait()
+    timer.cancel()
+    stop.set()
+    watcher.join()
+    figures["finished"] = process.returncode == 0
+    figures["wall_seconds"] = round(time.monotonic() - started, 1)
+    stage_peaks = [s.get("peak_rss_mb", 0.0) for s in figures.values() if isinstance(s, dict)]
+    figures["peak_rss_mb"] = max([peak, *stage_peaks])
+    if "service_training" in figures:
+        figures["train_seconds"] = figures["service_training"]["seconds"]
+    save_section(f"retrain_scale_{args.scale:g}", figures)
+    return 0 if figures["finished"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
