@@ -32,8 +32,10 @@ from backend.ml.svd import SVDModel, SVDParams, new_version
 log = logging.getLogger(__name__)
 
 # A retrain keeps the previous blend weights (and EASE l2) unless new ones do at least this much
-# better on validation NDCG: a few new ratings must not reshuffle everyone's list on noise.
-KEEP_MARGIN = 0.01
+# better on validation NDCG: a few new ratings must not reshuffle everyone's list on noise. At 1%
+# a retrain on 10 new ratings still took weights 2.5% "better" on 611 validation users, inside
+# the noise, and user 1 kept 7 of 10 titles; 3% keeps the served blend on such noise.
+KEEP_MARGIN = 0.03
 
 
 @dataclass(frozen=True)

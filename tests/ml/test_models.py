@@ -144,6 +144,6 @@ def test_retrain_keeps_the_served_weights_unless_clearly_better():
     report: dict = {}
     # the new weights rank the hits first: far better than a served blend that ignores them
     assert _keep_incumbent(good, 1.0, bad, [0, 1], pools, 10, report, "warm").tolist() == [1, 0]
-    # equal quality (within 1%): the served weights stay
+    # equal quality (within the margin): the served weights stay
     kept = _keep_incumbent(good * 1.01, 0.5, good, [0, 1], pools, 10, report, "warm")
     assert kept.tolist() == good.tolist() and report["kept_incumbent_warm"]
