@@ -1,9 +1,9 @@
 """Command line for the movie recommender: `.venv/bin/python -m backend.cli COMMAND` (also
 installed as `movierec`).
 
-Progress goes to stderr (a line per step, bars with real counts for long loops) and each command
-ends with one summary line on stdout. Errors are one line on stderr with a non-zero exit code,
-never a traceback.
+Each long step is announced with its duration, long loops show progress bars with real counts
+(on stderr), and each command ends with one summary line. Errors are one line on stderr with a
+non-zero exit code, never a traceback.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["writer_us_per_impression"] = round(
             (time.perf_counter() - started) / max(queued, 1) * 1e6, 1
         )
-    token = create_access_token(user.id, settings.secret_key, 60)
+    token = create_access_token(user.id, settings.secret_key, 60, user.token_version)
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(settings, runtime=runtime)) as client:
         cache = client.app.state.recommendation_cache

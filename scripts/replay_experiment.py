@@ -129,8 +129,9 @@ def simulated_users(
         out = []
         for ml_id in sorted(users):
             heldout = {movie_ids[m]: r for m, r in holdout[ml_id].items() if m in movie_ids}
-            token = create_access_token(users[ml_id].id, secret_key, 24 * 60)
-            out.append(SimulatedUser(users[ml_id].id, token, heldout))
+            user = users[ml_id]
+            token = create_access_token(user.id, secret_key, 24 * 60, user.token_version)
+            out.append(SimulatedUser(user.id, token, heldout))
     return out
 
 

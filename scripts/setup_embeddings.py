@@ -4,7 +4,7 @@ build the embedding index and train the models, then print what is ready.
 
     .venv/bin/python scripts/setup_embeddings.py [--movielens DIR --metadata CSV --posters DIR ...]
 
-Each step is announced with its duration on stderr, the index build shows bars with real counts,
+Each step is announced with its duration, the index build shows bars with real counts (stderr),
 and the last line is a one-line summary.
 """
 

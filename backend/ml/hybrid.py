@@ -67,10 +67,12 @@ class HybridRecommender(Recommender):
         catalogue: Catalogue,
         content: ContentMatrices | None = None,
         params=None,  # noqa: ANN001 - backend.ml.training.TrainParams
+        previous: HybridRecommender | None = None,
     ) -> HybridRecommender:
+        """Train (backend.ml.training.train_hybrid); `previous` is the model being served."""
         from backend.ml.training import train_hybrid
 
-        return train_hybrid(data, catalogue, content, params).bind(catalogue, content)
+        return train_hybrid(data, catalogue, content, params, previous).bind(catalogue, content)
 
     def bind(  # type: ignore[override]
         self, catalogue: Catalogue, content: ContentMatrices | None = None

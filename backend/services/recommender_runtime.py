@@ -341,7 +341,9 @@ class RecommenderRuntime:
             catalogue = self.catalogue(db)
             self._load_index_if_newer()
             content = self.content_for(catalogue)
-            bundle = train_hybrid(interactions, catalogue, content, self.train_params())
+            bundle = train_hybrid(
+                interactions, catalogue, content, self.train_params(), previous=self.bundle
+            )
             self.model_store.publish(
                 bundle.save, bundle.version, verify=lambda d: load_bundle(d, named=False)
             )

@@ -166,3 +166,11 @@ def check_python_output(out: str) -> None:
     for name in ("hybrid", "svd", "text"):
         assert len(lines[name].split(" | ")) == 5, out
     assert re.fullmatch(r" [1-9]\d* of \d+ movies embedded", lines["index"]), out
+
+
+def test_readme_links_point_at_files_that_exist():
+    text = README.read_text("utf-8")
+    targets = re.findall(r"\]\(((?:docs|tests|backend|scripts)/[^)#]+)\)", text)
+    assert any(t.endswith("-phone.png") for t in targets)
+    missing = [t for t in targets if not (REPO_ROOT / t).exists()]
+    assert not missing, missing

@@ -79,13 +79,19 @@ def full_page_png(
     try:
         # Lazy images below the old fold need a moment to arrive once they are in view.
         WebDriverWait(drv, TIMEOUT_S).until(
-            lambda d: d.execute_script("return [...document.images].every(i => i.complete)")
+            lambda d: d.execute_script(
+                "return [...document.images]"
+                ".filter(i => i.getBoundingClientRect().top < arguments[0])"
+                ".every(i => i.complete)",
+                height,
+            )
         )
         shot = drv.execute_cdp_cmd(
             "Page.captureScreenshot",
             {
                 "format": "png",
                 "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
             },
         )
     finally:
@@ -168,14 +174,16 @@ def take_screenshots(
             drv.find_element(By.ID, "onboarding-done").click()
             wait_for_recommendations(drv, wait)
             shot("recommendations")
-            first = drv.find_elements(By.CSS_SELECTOR, "#rec-hybrid .rec-item")
+            first = [
+                int(item.get_attribute("data-movie-id"))
+                for item in drv.find_elements(By.CSS_SELECTOR, "#rec-hybrid .rec-item")[:1]
+            ]
 
             drv.execute_script("location.hash = '#/my-ratings'")
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#my-ratings-list .myrating"))
             shot("my-ratings")
 
-            if first:
-                movie_id = int(first[0].get_attribute("data-movie-id"))
+            for movie_id in first:
                 drv.execute_script("location.hash = arguments[0]", f"#/movies/{movie_id}")
                 wait.until(EC.visibility_of_element_located((By.ID, "rating-stars")))
                 wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#similar-list, #similar p"))

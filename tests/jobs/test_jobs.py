@@ -95,7 +95,8 @@ def test_parallel_cli_builds_are_serialised(loaded, tmp_path):
     ]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-300:] for o in outputs]
-    encoded = sorted(int(out.split("index ")[1].split(":")[1].split()[0]) for out, _ in outputs)
+    summaries = [out.strip().splitlines()[-1] for out, _ in outputs]  # "index V: N texts ..."
+    encoded = sorted(int(line.split(": ")[1].split()[0]) for line in summaries)
     # One process encoded everything; the other waited for the lock and then reused it all.
     assert encoded[0] == 0 and encoded[1] > 0
     versions = [

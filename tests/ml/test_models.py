@@ -131,3 +131,19 @@ def test_pure_core_imports_no_database_config_services_jobs_or_web(module):
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.append(node.module)
     assert not [n for n in names if n.startswith(FORBIDDEN)], module
+
+
+def test_retrain_keeps_the_served_weights_unless_clearly_better():
+    from backend.ml.training import _keep_incumbent
+
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(size=(40, 2)).astype(np.float32) for _ in range(20)]
+    hits = [f[:, 0] > 1.0 for f in feats]
+    pools = (feats, hits, [max(1, int(h.sum())) for h in hits])
+    good, bad = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    report: dict = {}
+    # the new weights rank the hits first: far better than a served blend that ignores them
+    assert _keep_incumbent(good, 1.0, bad, [0, 1], pools, 10, report, "warm").tolist() == [1, 0]
+    # equal quality (within the margin): the served weights stay
+    kept = _keep_incumbent(good * 1.01, 0.5, good, [0, 1], pools, 10, report, "warm")
+    assert kept.tolist() == good.tolist() and report["kept_incumbent_warm"]

@@ -224,7 +224,7 @@ def evaluate_stability(ds: EvalDataset, emb, params: TrainParams, seed: int) -> 
         np.r_[data.item_ids, rng.choice(rated, size=10, replace=False)],
         np.r_[data.ratings, np.full(10, 4.0)], times,
     )  # fmt: skip
-    after = HybridRecommender.fit(more, catalogue, content, params)
+    after = HybridRecommender.fit(more, catalogue, content, params, previous=before)
     by_user = data.by_user()
     overlaps = {}
     for u in sorted(by_user):

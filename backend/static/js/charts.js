@@ -21,11 +21,11 @@ const finite = (x) => typeof x === 'number' && Number.isFinite(x);
  */
 export function intervalChart(rows, { title, format = (x) => x.toFixed(3), zero = false } = {}) {
   const width = 560;
-  const rowHeight = 30;
-  const left = 130;
-  const right = 110;
+  const rowHeight = 34;
+  const left = 170;
+  const right = 90;
   const top = 10;
-  const height = top + rows.length * rowHeight + 24;
+  const height = top + rows.length * rowHeight + 28;
   const values = rows.flatMap((r) => [r.low, r.high, r.value]).filter(finite);
   if (zero) values.push(0);
   let min = values.length ? Math.min(...values) : 0;

@@ -6,6 +6,7 @@ import { state } from './page.js';
 import { bindSkipLink, registerRoute, startRouter, updateChrome } from './router.js';
 import { clearSession, currentUser, getToken, setSession } from './session.js';
 import { viewCatalogue } from './views/catalogue.js';
+import { viewExperiments } from './views/experiments.js';
 import { viewLogin } from './views/login.js';
 import { viewMovie } from './views/movie.js';
 import { viewMyRatings } from './views/my-ratings.js';
@@ -20,6 +21,7 @@ registerRoute('recommendations', viewRecommendations);
 registerRoute('my-ratings', viewMyRatings);
 registerRoute('welcome', viewOnboarding, { nav: 'my-ratings' });
 registerRoute('status', viewStatus);
+registerRoute('experiments', viewExperiments);
 registerRoute('notfound', viewNotFound, { public: true });
 
 function viewMovieOrCatalogue(ctx) {

@@ -27,6 +27,7 @@ export function updateChrome(routeName = null) {
   $nav.hidden = !token;
   $account.hidden = !token;
   const user = currentUser();
+  for (const item of $nav.querySelectorAll('[data-admin-only]')) item.hidden = !user?.is_admin;
   if (token && user) {
     $whoami.replaceChildren(
       el('span', { class: 'whoami-label' }, 'Signed in as '),

@@ -15,7 +15,10 @@ const METRICS = [
 ];
 
 const fmtMetric = (percent) => (v) => (percent ? fmtPercent(v) : Number(v).toFixed(2));
-const fmtP = (p) => (p === null || p === undefined ? '–' : p < 0.001 ? '< 0.001' : p.toFixed(3));
+const fmtP = (p) => {
+  if (p === null || p === undefined) return 'p: –';
+  return p < 0.001 ? 'p < 0.001' : `p = ${p.toFixed(3)}`;
+};
 
 function interval(estimate, percent) {
   const f = fmtMetric(percent);
@@ -113,7 +116,7 @@ function verdict(report) {
   const result = comparison && comparison.metrics[report.primary_metric];
   if (winner) {
     return el('p', { class: 'verdict verdict-win', id: 'experiment-verdict' },
-      `Winner on click-through: ${winner} (p = ${fmtP(result && result.p_value)}).`);
+      `Winner on click-through: ${winner} (${fmtP(result && result.p_value)}).`);
   }
   return el('p', { class: 'verdict', id: 'experiment-verdict' },
     'No significant difference in click-through (yet).');
@@ -134,7 +137,7 @@ function reportBody(report) {
       value: c.metrics[m.key].difference, low: c.metrics[m.key].low, high: c.metrics[m.key].high,
       highlight: c.metrics[m.key].significant,
     }));
-    const pValues = report.comparisons.map((c) => `${c.variant}: p = ${fmtP(c.metrics[m.key].p_value)}`);
+    const pValues = report.comparisons.map((c) => `${c.variant}: ${fmtP(c.metrics[m.key].p_value)}`);
     return el('figure', { class: 'chart-figure', dataset: { metric: m.key } },
       el('figcaption', {}, `${m.label}, 95% intervals`),
       intervalChart(rows, { title: `${m.label} by variant`, format: fmtMetric(m.percent) }),
@@ -145,7 +148,7 @@ function reportBody(report) {
   return [
     verdict(report),
     srm !== null && srm < 0.001
-      ? el('p', { class: 'inline-error' }, `Users did not split as configured (p = ${fmtP(srm)}): check assignment and logging before trusting these figures.`)
+      ? el('p', { class: 'inline-error' }, `Users did not split as configured (${fmtP(srm)}): check assignment and logging before trusting these figures.`)
       : null,
     table,
     el('div', { class: 'charts' }, charts),

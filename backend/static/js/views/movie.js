@@ -2,6 +2,7 @@
 import { api } from '../api.js';
 import { el, errorBlock, fmtNumber, loadingBlock, plural, setChildren, starsLabel } from '../dom.js';
 import { movieCard, posterImg } from '../components.js';
+import { recordDetailView } from '../feedback.js';
 import { showError, showNotice } from '../messages.js';
 import { $main, isCurrent, setView, state } from '../page.js';
 import { starInput } from '../stars.js';
@@ -160,5 +161,6 @@ export async function viewMovie({ id, rid }) {
     ),
   );
   setView(`movie:${id}`, page, movie.title);
+  recordDetailView(movie.id);
   loadSimilar(movie, similar, rid);
 }

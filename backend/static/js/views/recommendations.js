@@ -2,6 +2,7 @@
 import { api } from '../api.js';
 import { el, errorBlock, loadingBlock, setChildren } from '../dom.js';
 import { expectationText, posterImg, voteText } from '../components.js';
+import { recordClick } from '../feedback.js';
 import { showError } from '../messages.js';
 import { isCurrent, setView, state } from '../page.js';
 
@@ -12,11 +13,13 @@ function recItem(movie, rank) {
   return el(
     'li', { class: 'rec-item', dataset: { movieId: movie.id } },
     el('span', { class: 'rec-rank', 'aria-hidden': 'true' }, String(rank)),
-    el('a', { class: 'rec-poster', href: `#/movies/${movie.id}`, tabindex: -1, 'aria-hidden': 'true' },
+    el('a', { class: 'rec-poster', href: `#/movies/${movie.id}`, tabindex: -1, 'aria-hidden': 'true',
+      onclick: () => recordClick(movie) },
       posterImg(movie, 'poster poster-thumb')),
     el(
       'div', { class: 'rec-body' },
-      el('a', { class: 'rec-title', href: `#/movies/${movie.id}` }, movie.title),
+      el('a', { class: 'rec-title', href: `#/movies/${movie.id}`, onclick: () => recordClick(movie) },
+        movie.title),
       expectation ? el('p', { class: 'rec-expect' }, expectation) : null,
       el('p', { class: 'rec-meta' }, [movie.year, voteText(movie)].filter(Boolean).join(' · ')),
       movie.reason ? el('p', { class: 'rec-reason' }, movie.reason) : null,

@@ -1,0 +1,126 @@
+"""Limits at the HTTP edge of a real server (`backend.cli api`): oversized bodies and heads,
+slow clients, and forwarded addresses that are not believed unless from a trusted proxy."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from backend.config import PROJECT_ROOT
+from backend.devserver import DevServer, clean_env, free_port, run_cli
+
+READ_TIMEOUT = 2
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("edge")
+    port = free_port()
+    env = clean_env(
+        database_url=f"sqlite:///{root / 'edge.db'}",
+        data_dir=str(root / "data"),
+        env="test",
+        secret_key=secrets.token_urlsafe(32),
+        train_on_startup="false",
+        build_index_on_startup="false",
+        request_read_timeout_seconds=str(READ_TIMEOUT),
+        keep_alive_timeout_seconds="1",
+        login_max_failures="3",
+        login_address_max_failures="4",
+        host="127.0.0.1",
+        port=str(port),
+        web_concurrency="1",
+    )
+    run_cli(["migrate"], env)
+    with (root / "api.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", "api"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    dev = DevServer(f"http://127.0.0.1:{port}", process, root / "api.log")
+    try:
+        dev.wait("/health", timeout=120)
+        yield dev, port
+    finally:
+        dev.stop()
+
+
+def _raw(port: int, data: bytes, wait: float = 5.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass  # reset: the server refused and closed the connection
+    return b"".join(chunks)
+
+
+def test_a_declared_200_mb_body_is_refused_before_it_is_sent(server):
+    _, port = server
+    head = (
+        b"POST /auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 200000000\r\n\r\n"
+    )
+    reply = _raw(port, head)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+
+
+def test_an_oversized_head_is_refused(server):
+    _, port = server
+    reply = _raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+    assert not reply.startswith(b"HTTP/1.1 200"), reply[:200]
+
+
+def test_slow_clients_are_disconnected(server):
+    _, port = server
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        closed = False
+        while time.monotonic() - started < 20:
+            try:
+                sock.sendall(b"X-Drip: 1\r\n")
+                if sock.recv(1024, socket.MSG_DONTWAIT) == b"":
+                    closed = True
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.5)
+    assert closed and time.monotonic() - started < READ_TIMEOUT + 8
+
+
+def test_forwarded_addresses_are_not_believed_by_default(server):
+    dev, _ = server
+    statuses = []
+    with httpx.Client(base_url=dev.base_url) as client:
+        for n in range(6):
+            reply = client.post(
+                "/auth/login",
+                data={"username": f"nobody{n}", "password": "wrong-password"},
+                headers={"X-Forwarded-For": f"10.9.8.{n}"},
+            )
+            statuses.append(reply.status_code)
+    # A new name and a new claimed address each time: only the real peer address is counted.
+    assert statuses[:4] == [401] * 4 and statuses[-1] == 429, statuses
+
+
+def test_security_headers_from_the_real_server(server):
+    dev, _ = server
+    reply = httpx.get(f"{dev.base_url}/health")
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in reply.headers["content-security-policy"]
