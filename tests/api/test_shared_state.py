@@ -24,7 +24,7 @@ def _cache_hits(base_url: str) -> float:
 
 
 @pytest.fixture
-def two_servers(db, catalogue_dir, tmp_path):
+def two_servers(committed_db, catalogue_dir, tmp_path):
     from redis import Redis
 
     Redis.from_url(REDIS_URL).flushdb()
