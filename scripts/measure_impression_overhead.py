@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Callable
 
-from backend.ml.runtime import get_runtime
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
