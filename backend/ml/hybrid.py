@@ -29,6 +29,7 @@ SUPPORT_SHRINKAGE = 5.0
 COLLABORATIVE = ("svd", "item_item")
 CONTENT = ("content_text", "content_watch", "content_image")
 POPULAR = ("popularity", "trending", "metadata_popularity")
+LIKED_RATING = 3.5  # on the 0.5-5 star scale: the lowest rating that reads as "liked"
 
 
 @dataclass
@@ -159,9 +160,9 @@ class HybridRecommender(Recommender):
     ) -> list[Explanation]:
         """The signal group that adds most to each picked row's blend score, and its source.
 
-        Collaborative reasons name the rated movie with the largest EASE weight towards the
-        pick (its top contributor); content reasons (embedding mode only) the liked movie with
-        the closest story.
+        Collaborative reasons name the liked movie (rated >= LIKED_RATING) with the largest EASE
+        weight towards the pick (its top liked contributor); content reasons (embedding mode
+        only) the liked movie with the closest story.
         """
         rows = np.asarray(rows, dtype=np.int64)
         weights = self.weights(use_content)
@@ -182,6 +183,10 @@ class HybridRecommender(Recommender):
         winner = np.argmax(totals, axis=1)
         kinds = list(groups)
         ease = self._models["item_item"].contributions(user, rows) if len(user) else None
+        if ease is not None:
+            # Only a movie the user liked is named: a disliked one also carries EASE weight,
+            # but "Because you rated X 2 stars" explains nothing a person would accept.
+            ease = np.where((user.ratings >= LIKED_RATING)[:, None], ease, 0.0)
         nearest = (
             self._content["content_text"].nearest_liked(user, rows)
             if use_content and self.has_text

@@ -9,6 +9,7 @@ import pytest
 from surprise import SVD
 
 from backend.database import SessionLocal
+from backend.ml.hybrid import LIKED_RATING
 from backend.ml.interactions import Interactions
 from backend.ml.metrics import rmse
 from backend.ml.recommender import MovieRecommender
@@ -219,7 +220,7 @@ def test_retrain_while_serving_has_no_errors(loaded):
 
 
 def test_reasons_name_the_top_collaborative_contributor(loaded):
-    """ "Because you rated X" names the rated movie with the largest EASE weight towards the pick;
+    """ "Because you rated X" names the liked movie with the largest EASE weight towards the pick;
     "Similar story to" only appears with embeddings; predicted stars are on the rating scale."""
     with SessionLocal() as db:
         from backend.ml.data import user_ratings
@@ -238,8 +239,9 @@ def test_reasons_name_the_top_collaborative_contributor(loaded):
                     continue
                 row = hybrid.catalogue.positions(np.array([rec.movie.id]))
                 weights = hybrid.model("item_item").contributions(user, row)[:, 0]
+                weights = np.where(ratings >= LIKED_RATING, weights, 0.0)
                 top = int(rated[int(np.argmax(weights))])
-                assert weights.max() > 0
+                assert weights.max() > 0 and ratings[int(np.argmax(weights))] >= LIKED_RATING
                 assert rec.reason.startswith(f"Because you rated {titles[top]} ")
                 named += 1
     assert named > 0
