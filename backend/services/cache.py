@@ -1,7 +1,8 @@
 """The recommendation cache: serialised answers behind one small interface.
 
 In-process LRU by default; Redis when REDIS_URL is set, so every API process shares one cache and
-one set of per-user ratings versions. Nothing stale can be served because the key names every
+one set of per-user ratings versions. A process-local cache's keys also carry a fingerprint of the
+user's stored ratings, so a rating written through another worker is never answered stale. Nothing stale can be served because the key names every
 input of the answer: the user's ratings version (bumped on each rating write or delete), the model
 bundle, the embedding index and the catalogue versions, and the request's parameters. The TTL only
 bounds memory; correctness never depends on it.
@@ -33,6 +34,9 @@ KEY_PREFIX = "movierec:"
 
 
 class RecommendationCache(ABC):
+    # A process-local cache cannot see ratings written through another process (make run serves
+    # with several uvicorn workers), so its keys also carry the user's ratings as stored.
+    process_local = False
     """Bytes by key with a TTL, plus a per-user counter that moves on every rating change."""
 
     def __init__(self, ttl_seconds: float) -> None:
@@ -87,7 +91,9 @@ class RecommendationCache(ABC):
 
 
 class LocalCache(RecommendationCache):
-    """A bounded LRU in this process (for one API process; several processes need Redis)."""
+    """A bounded LRU in this process; with several processes Redis shares one cache."""
+
+    process_local = True
 
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         super().__init__(ttl_seconds)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, contains_eager
@@ -96,3 +96,14 @@ def list_user_ratings(
 def user_ratings_map(db: Session, user_id: int) -> dict[int, float]:
     rows = db.execute(select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id))
     return {movie_id: rating for movie_id, rating in rows}
+
+
+def stored_ratings_fingerprint(db: Session, user_id: int) -> str:
+    """Changes with every write or delete of the user's ratings, whichever process made it:
+    rating ids are never reused and an update moves the timestamp."""
+    count, last_id, last_time = db.execute(
+        select(func.count(Rating.id), func.max(Rating.id), func.max(Rating.timestamp)).where(
+            Rating.user_id == user_id
+        )
+    ).one()
+    return f"{count}.{last_id}.{last_time}"

@@ -13,6 +13,7 @@ from backend.observability import RECOMMENDATION_LATENCY
 from backend.services.cache import RecommendationCache
 from backend.services.errors import ForbiddenError
 from backend.services.movies import get_movie
+from backend.services.ratings import stored_ratings_fingerprint
 from backend.services.recommender_runtime import RecommenderRuntime
 from backend.services.users import get_user
 
@@ -91,6 +92,8 @@ def _cache_key(
     if bundle is None or version is None:
         return None
     catalogue = runtime.catalogue(db).version
+    if cache.process_local:
+        version = f"{version}.{stored_ratings_fingerprint(db, user_id)}"
     return (
         f"recs:{user_id}:r{version}:{limit}:{method}:{bundle.version}:"
         f"{index.version if index is not None else '-'}:{catalogue}"

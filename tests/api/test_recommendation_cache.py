@@ -3,6 +3,7 @@ counted in /metrics; against the in-process LRU and, when TEST_REDIS_URL is set,
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -14,6 +15,7 @@ from backend.database import SessionLocal
 from backend.main import create_app
 from backend.models import User
 from backend.services import recommendations as recommendation_service
+from backend.services.cache import LocalCache
 from backend.services.impressions import REQUEST_ID_PLACEHOLDER
 from tests.helpers import register_and_login
 
@@ -109,3 +111,26 @@ def test_metrics_count_hits_and_misses(cached_client):
     hits = [line for line in text.splitlines() if line.startswith("recommendation_cache_requests")]
     assert any('result="hit"' in line and not line.endswith(" 0.0") for line in hits), hits
     assert any('result="miss"' in line for line in hits), hits
+
+
+def test_local_caches_of_two_workers_never_serve_a_list_older_than_a_rating(cached_client, loaded):
+    """`make run` serves with several uvicorn workers, each with its own in-process cache: a
+    rating written through one worker must change the other worker's next list."""
+    client, _ = cached_client
+    other_worker = LocalCache(ttl_seconds=3600, max_entries=100)
+    headers = register_and_login(client, "two-workers")
+    _rate_some(client, headers)
+
+    def other_workers_list() -> list[int]:
+        with SessionLocal() as db:
+            caller = db.query(User).filter_by(username="two-workers").one()
+            body = recommendation_service.for_user_cached(
+                db, loaded, other_worker, caller, None, 10, False, served_recommendations_json
+            )
+        return [item["id"] for item in json.loads(body)]
+
+    before = other_workers_list()
+    assert other_workers_list() == before and other_worker.hits == 1
+    top = before[0]
+    assert client.put(f"/movies/{top}/rating", json={"rating": 1}, headers=headers).is_success
+    assert top not in other_workers_list()
