@@ -2,7 +2,8 @@
 
 In-process LRU by default; Redis when REDIS_URL is set, so every API process shares one cache and
 one set of per-user ratings versions. A process-local cache's keys also carry a fingerprint of the
-user's stored ratings, so a rating written through another worker is never answered stale. Nothing stale can be served because the key names every
+user's stored ratings, so a rating written through another worker is never answered stale.
+Nothing stale can be served because the key names every
 input of the answer: the user's ratings version (bumped on each rating write or delete), the model
 bundle, the embedding index and the catalogue versions, and the request's parameters. The TTL only
 bounds memory; correctness never depends on it.
