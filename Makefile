@@ -66,5 +66,5 @@ benchmark-docs:
 	$(BIN)/python scripts/benchmark.py --write-docs
 
 evaluate:
-	$(BIN)/python scripts/evaluate.py --data-dir $(SHARED_DATA) --dataset ml-100k --out docs/evaluation/ml-100k.json
-	$(BIN)/python scripts/evaluate.py --data-dir $(SHARED_DATA) --dataset ml-latest-small --out docs/evaluation/ml-latest-small.json
+	$(BIN)/python scripts/evaluate.py --data-dir $(SHARED_DATA) --dataset ml-100k --out docs/evaluation/ml-100k.json --report-dir docs/evaluation
+	$(BIN)/python scripts/evaluate.py --data-dir $(SHARED_DATA) --dataset ml-latest-small --sections temporal,cold_users --index-dir data/embeddings --out docs/evaluation/ml-latest-small.json --report-dir docs/evaluation
