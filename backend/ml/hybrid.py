@@ -134,9 +134,17 @@ class HybridRecommender(Recommender):
         zeros = np.zeros(len(self.catalogue.item_ids))
         return feature_matrix(z, self.is_cold, names, standardised=True, missing=zeros)
 
-    def score(self, user: UserHistory, use_content: bool = True) -> np.ndarray:  # type: ignore[override]
+    def blend_features(
+        self, user: UserHistory, use_content: bool = True
+    ) -> tuple[np.ndarray, BlendWeights]:
+        """The blend's feature matrix for this user and the weights that score it; `score` and
+        `explain` share it, so a request computes every signal once."""
         weights = self.weights(use_content)
-        return weights.score(self.features(self.signals(user, use_content), weights.names))
+        return self.features(self.signals(user, use_content), weights.names), weights
+
+    def score(self, user: UserHistory, use_content: bool = True) -> np.ndarray:  # type: ignore[override]
+        features, weights = self.blend_features(user, use_content)
+        return weights.score(features)
 
     def rank(  # type: ignore[override]
         self,
@@ -156,7 +164,11 @@ class HybridRecommender(Recommender):
 
     # ------------------------------------------------------------------ reasons
     def explain(
-        self, user: UserHistory, rows: np.ndarray, use_content: bool = True
+        self,
+        user: UserHistory,
+        rows: np.ndarray,
+        use_content: bool = True,
+        features: np.ndarray | None = None,
     ) -> list[Explanation]:
         """The signal group that adds most to each picked row's blend score, and its source.
 
@@ -165,9 +177,11 @@ class HybridRecommender(Recommender):
         only) the liked movie with the closest story.
         """
         rows = np.asarray(rows, dtype=np.int64)
-        weights = self.weights(use_content)
-        signals = self.signals(user, use_content)
-        feats = self.features(signals, weights.names)[rows] * weights.weights
+        if features is None:
+            features, weights = self.blend_features(user, use_content)
+        else:
+            weights = self.weights(use_content)
+        feats = features[rows] * weights.weights
         groups = {
             "collaborative": [j for j, n in enumerate(weights.names) if n in COLLABORATIVE],
             "content": [j for j, n in enumerate(weights.names) if n in CONTENT],

@@ -89,9 +89,10 @@ class MovieRecommender:
             picks = model.rank(user, n)
             reasons = [Explanation("content", j) for j in model.nearest_liked(user, picks)]
         else:
-            scores = hybrid.score(user, use_content)
+            features, weights = hybrid.blend_features(user, use_content)
+            scores = weights.score(features)
             picks = self._diversified(hybrid, scores, user.rows, n)
-            reasons = hybrid.explain(user, picks, use_content)
+            reasons = hybrid.explain(user, picks, use_content, features=features)
         return self._build(hybrid, user, picks, scores, reasons, method, fallback)
 
     def _diversified(
