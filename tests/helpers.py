@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
-import socket
+import secrets
 from pathlib import Path
 
 import numpy as np
+
+from backend.devserver import clean_env, free_port
+
+__all__ = ["free_port", "register_and_login", "server_env", "write_catalogue"]
 
 GENRES = ["Action", "Comedy", "Drama", "Sci-Fi", "Romance"]
 WORDS = {
@@ -92,13 +96,6 @@ def write_catalogue(directory: Path, n_movies: int = 60, n_users: int = 40, seed
     return directory
 
 
-def free_port() -> int:
-    """A free TCP port on the loopback interface, for servers the tests start."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def register_and_login(
     client, username: str = "alice", password: str = "correct-horse-1", email: str | None = None
 ) -> dict:
@@ -110,3 +107,20 @@ def register_and_login(
     token = client.post("/auth/login", data={"username": username, "password": password})
     assert token.status_code == 200, token.text
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def server_env(root: Path, database_url: str | None = None, **settings: str) -> dict[str, str]:
+    """The environment of a service process a test starts: its own database (SQLite under `root`
+    unless given) and DATA_DIR, a fresh secret, no schedule, random poster weights, the CPU;
+    `settings` add to or override these."""
+    base = {
+        "database_url": database_url or f"sqlite:///{root / 'app.db'}",
+        "data_dir": str(root / "data"),
+        "env": "test",
+        "secret_key": secrets.token_urlsafe(32),
+        "scheduler_enabled": "false",
+        "image_random_weights": "true",
+        "image_weights_download": "false",
+        "embedding_device": "cpu",
+    }
+    return clean_env(**(base | settings))

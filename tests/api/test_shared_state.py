@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 
 import httpx
 import pytest
 
-from backend.devserver import clean_env, run_cli, start_server
+from backend.devserver import run_cli, start_server
+from tests.helpers import server_env
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="TEST_REDIS_URL not set (CI starts Redis)")
@@ -28,19 +28,15 @@ def two_servers(committed_db, catalogue_dir, tmp_path):
     from redis import Redis
 
     Redis.from_url(REDIS_URL).flushdb()
-    env = clean_env(
-        database_url=os.environ["DATABASE_URL"],
-        data_dir=str(tmp_path / "data"),
-        env="test",
-        secret_key=secrets.token_urlsafe(32),
+    env = server_env(
+        tmp_path,
+        os.environ["DATABASE_URL"],
         redis_url=REDIS_URL,
-        scheduler_enabled="false",
         train_on_startup="false",
         build_index_on_startup="false",
         svd_n_factors="20",
         svd_n_epochs="15",
         model_reload_check_seconds="0",
-        embedding_device="cpu",
     )
     run_cli(["import-movielens", str(catalogue_dir)], env)
     run_cli(["train"], env)

@@ -11,7 +11,6 @@ database (TEST_DATABASE_URL's PostgreSQL when set, else SQLite) and concurrent c
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -25,8 +24,8 @@ from sqlalchemy import text
 
 from backend.config import PROJECT_ROOT
 from backend.database import make_engine
-from backend.devserver import DevServer, clean_env, free_port, run_cli
-from tests.helpers import write_catalogue
+from backend.devserver import DevServer, free_port, run_cli
+from tests.helpers import server_env, write_catalogue
 
 PASSWORD = "chaos-password-1"
 ADMIN = ("ops", "ops-password-1")
@@ -62,18 +61,12 @@ class Deployment:
         self.root = root
         url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{root / 'chaos.db'}"
         self.url = url
-        self.env = clean_env(
-            database_url=url,
-            data_dir=str(root / "data"),
-            env="test",
-            secret_key=secrets.token_urlsafe(32),
+        self.env = server_env(
+            root,
+            url,
             log_level="INFO",
-            scheduler_enabled="false",
             train_on_startup="true",
             build_index_on_startup="true",
-            image_random_weights="true",
-            image_weights_download="false",
-            embedding_device="cpu",
             svd_n_factors="20",
             svd_n_epochs="15",
             model_reload_check_seconds="0.5",

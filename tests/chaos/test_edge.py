@@ -3,7 +3,6 @@ slow clients, and forwarded addresses that are not believed unless from a truste
 
 from __future__ import annotations
 
-import secrets
 import socket
 import subprocess
 import sys
@@ -13,7 +12,8 @@ import httpx
 import pytest
 
 from backend.config import PROJECT_ROOT
-from backend.devserver import DevServer, clean_env, free_port, run_cli
+from backend.devserver import DevServer, free_port, run_cli
+from tests.helpers import server_env
 
 READ_TIMEOUT = 2
 
@@ -22,11 +22,8 @@ READ_TIMEOUT = 2
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("edge")
     port = free_port()
-    env = clean_env(
-        database_url=f"sqlite:///{root / 'edge.db'}",
-        data_dir=str(root / "data"),
-        env="test",
-        secret_key=secrets.token_urlsafe(32),
+    env = server_env(
+        root,
         train_on_startup="false",
         build_index_on_startup="false",
         request_read_timeout_seconds=str(READ_TIMEOUT),

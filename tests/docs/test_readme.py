@@ -20,10 +20,10 @@ from typing import get_args
 import httpx
 import pytest
 
-from backend.devserver import DevServer, clean_env, run_cli, start_server
+from backend.devserver import DevServer, run_cli, start_server
 from backend.services.movies import MovieSort
 from backend.services.ratings import RatingSort
-from tests.helpers import write_catalogue
+from tests.helpers import server_env, write_catalogue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = REPO_ROOT / "README.md"
@@ -65,18 +65,7 @@ def test_readme_documents_the_accepted_sort_values():
 def readme_server(tmp_path_factory) -> tuple[DevServer, dict[str, str]]:
     root = tmp_path_factory.mktemp("readme")
     catalogue = write_catalogue(root / "catalogue")
-    env = clean_env(
-        database_url=f"sqlite:///{root / 'app.db'}",
-        data_dir=str(root / "data"),
-        env="test",
-        secret_key=secrets.token_urlsafe(48),
-        scheduler_enabled="false",
-        image_random_weights="true",
-        image_weights_download="false",
-        train_on_startup="true",
-        build_index_on_startup="true",
-        embedding_device="cpu",
-    )
+    env = server_env(root, train_on_startup="true", build_index_on_startup="true")
     run_cli(["migrate"], env)
     run_cli(
         ["import-movielens", str(catalogue), "--metadata", str(catalogue / "metadata.csv")], env

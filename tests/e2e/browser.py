@@ -22,9 +22,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from backend.devserver import DevServer, clean_env, run_cli
+from backend.devserver import DevServer, run_cli
 from backend.devserver import start_server as start_server_process
 from tests.e2e.invented_catalogue import Catalogue
+from tests.helpers import server_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -76,18 +77,8 @@ class Server:
 
 def start_server(root: Path, catalogue: Catalogue) -> Server:
     """Migrate, import the catalogue and start uvicorn (training and index build on startup)."""
-    env = clean_env(
-        database_url=f"sqlite:///{root / 'app.db'}",
-        data_dir=str(root / "data"),
-        env="test",
-        secret_key=secrets.token_urlsafe(48),
-        scheduler_enabled="false",
-        image_random_weights="true",
-        image_weights_download="false",
-        transformers_offline="1",
-        train_on_startup="true",
-        build_index_on_startup="true",
-        embedding_device="cpu",
+    env = server_env(
+        root, transformers_offline="1", train_on_startup="true", build_index_on_startup="true"
     )
     (root / "data").mkdir(parents=True, exist_ok=True)
     try:
