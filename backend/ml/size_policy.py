@@ -95,5 +95,6 @@ def most_recent_per_user(data: Interactions, cap: int | None) -> Interactions:
     )
     order = np.lexsort((newest_first, data.user_ids))
     users = data.user_ids[order]
-    rank = np.arange(users.size) - np.searchsorted(users, users)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    rank = np.arange(users.size) - np.repeat(starts, np.diff(np.r_[starts, users.size]))
     return data.subset(np.sort(order[rank < cap]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def synthetic_ratings(scale: float, seed: int = 0):  # noqa: ANN201
     items = rng.choice(n_items, size=users.size, p=popularity).astype(np.int64)
     key = np.unique(users * n_items + items)
     users, items = key // n_items, key % n_items
-    rank = np.arange(users.size) - np.searchsorted(users, users)
+    rank = np.arange(users.size) - np.searchsorted(users, np.arange(n_users))[users]
     keep = rank < counts[users]
     users, items = users[keep], items[keep]
     taste_u = rng.normal(0, 0.45, (n_users, FACTORS)).astype(np.float32)
@@ -68,7 +69,7 @@ def _emit(stage: str, **figures: object) -> None:
     print(json.dumps({"stage": stage, **figures}), flush=True)
 
 
-def child(scale: float, peer: bool, serving_users: int) -> None:
+def child(scale: float, peer: bool, serving_users: int, save_dir: str | None) -> None:
     """Generate, train as the service does, time serving, then fit the ALS peer; one JSON
     line per stage (a run stopped by the time limit keeps the stages it finished)."""
     from backend.config import Settings
@@ -76,13 +77,14 @@ def child(scale: float, peer: bool, serving_users: int) -> None:
     from backend.ml.training import train_hybrid
     from backend.services.recommender_runtime import RecommenderRuntime
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     data = synthetic_ratings(scale)
     item_ids = np.unique(data.item_ids)
     counts = np.sort(np.bincount(data.item_ids)[item_ids])[::-1]
     _emit(
         "generated",
         seconds=round(time.perf_counter() - started, 1),
+        cpu_seconds=round(time.process_time() - cpu, 1),
         users=int(np.unique(data.user_ids).size),
         movies=int(item_ids.size),
         ratings=len(data),
@@ -95,11 +97,12 @@ def child(scale: float, peer: bool, serving_users: int) -> None:
     catalogue = Catalogue(item_ids, votes, version="synthetic")
     with tempfile.TemporaryDirectory() as tmp:
         params = RecommenderRuntime(Settings(data_dir=Path(tmp))).train_params()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     model = train_hybrid(data, catalogue, None, params)
     _emit(
         "service_training",
         seconds=round(time.perf_counter() - started, 1),
+        cpu_seconds=round(time.process_time() - cpu, 1),
         peak_rss_mb=peak_rss_mb(),
         size_policy=model.meta["size_policy"],
         stages=model.meta["train_stages"],
@@ -110,15 +113,17 @@ def child(scale: float, peer: bool, serving_users: int) -> None:
         holdout_rmse=model.meta.get("holdout_rmse"),
     )
     with tempfile.TemporaryDirectory() as tmp:
+        target = Path(save_dir or tmp)
+        target.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        model.save(Path(tmp))
+        model.save(target)
         saved = time.perf_counter() - started
-        size = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
+        size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
         _emit("save", seconds=round(saved, 1), bundle_mb=round(size / 2**20, 1))
     _emit("serving", **serving_latency(model, data, serving_users))
     del model
     if peer:
-        _emit("als_peer", **als_peer(data))
+        _emit("als", **als_peer(data))
 
 
 def serving_latency(model, data, n_users: int, k: int = 10) -> dict:  # noqa: ANN001
@@ -131,6 +136,8 @@ def serving_latency(model, data, n_users: int, k: int = 10) -> dict:  # noqa: AN
     histories = data.subset(np.isin(data.user_ids, users)).by_user()
     seconds = []
     with blas_single_thread():
+        for user in users[:20]:  # warm-up, untimed: first calls fill caches and pools
+            model.rank(model.user(int(user), *histories[int(user)]), k)
         for user in users:
             items, ratings = histories[int(user)]
             begin = time.perf_counter()
@@ -180,13 +187,16 @@ def main(argv: list[str] | None = None) -> int:
         "--no-peer", action="store_true", help="skip the ALS peer (fitted last, after serving)"
     )
     parser.add_argument("--serving-users", type=int, default=500, help="users timed by rank()")
+    parser.add_argument("--save-dir", help="keep the trained bundle there (to inspect it)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
+        # The training's per-stage lines (time, peak memory, size switches) on stderr.
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%X")
         limit = int(args.memory_limit_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         try:
-            child(args.scale, not args.no_peer, args.serving_users)
+            child(args.scale, not args.no_peer, args.serving_users, args.save_dir)
         except MemoryError:
             _emit("out_of_memory", limit_gb=args.memory_limit_gb, peak_rss_mb=peak_rss_mb())
             return 1
@@ -199,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             *command,
             *("--scale", str(args.scale), "--memory-limit-gb", str(args.memory_limit_gb)),
             *("--serving-users", str(args.serving_users), *(["--no-peer"] if args.no_peer else [])),
+            *(["--save-dir", args.save_dir] if args.save_dir else []),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
