@@ -22,7 +22,7 @@ from backend.ml.blender import (
     pool_ndcg,
 )
 from backend.ml.hybrid import POPULAR, HybridRecommender
-from backend.ml.interactions import Interactions
+from backend.ml.interactions import Interactions, distinct
 from backend.ml.item_model import ItemItemModel
 from backend.ml.metrics import rmse
 from backend.ml.popularity import PopularityModel
@@ -143,7 +143,7 @@ def _validation_setup(
         train_mask, val_mask = temporal_split(data, params.validation_fraction)
     else:
         train_mask, val_mask = per_user_split(data, params.validation_fraction, rng)
-    items = np.unique(data.item_ids)
+    items = distinct(data.item_ids)
     n_cold = int(len(items) * params.cold_item_fraction)
     cold_items = rng.choice(items, size=n_cold, replace=False) if n_cold else np.zeros(0, int)
     train_mask &= ~np.isin(data.item_ids, cold_items)

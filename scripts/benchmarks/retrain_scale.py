@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.ml.interactions import Interactions, distinct
 from scripts.benchmarks.common import ROOT, load_avg, log, peak_rss_mb, save_section, stats_ms
 
 ML25M = {"users": 162_541, "items": 59_047, "ratings": 25_000_095}
@@ -31,7 +32,6 @@ OVERDRAW = 1.8
 
 def synthetic_ratings(scale: float, seed: int = 0):  # noqa: ANN201
     """(user ids, item ids, ratings, timestamps), about `scale` x MovieLens-25M."""
-    from backend.ml.interactions import Interactions
 
     rng = np.random.default_rng(seed)
     n_users, n_items = int(ML25M["users"] * scale), int(ML25M["items"] * scale)
@@ -47,7 +47,7 @@ def synthetic_ratings(scale: float, seed: int = 0):  # noqa: ANN201
     draws = np.ceil(counts * OVERDRAW).astype(np.int64)
     users = np.repeat(np.arange(n_users, dtype=np.int64), draws)
     items = rng.choice(n_items, size=users.size, p=popularity).astype(np.int64)
-    key = np.unique(users * n_items + items)
+    key = distinct(users * n_items + items)
     users, items = key // n_items, key % n_items
     rank = np.arange(users.size) - np.searchsorted(users, np.arange(n_users))[users]
     keep = rank < counts[users]
@@ -79,13 +79,13 @@ def child(scale: float, peer: bool, serving_users: int, save_dir: str | None) ->
 
     started, cpu = time.perf_counter(), time.process_time()
     data = synthetic_ratings(scale)
-    item_ids = np.unique(data.item_ids)
+    item_ids = distinct(data.item_ids)
     counts = np.sort(np.bincount(data.item_ids)[item_ids])[::-1]
     _emit(
         "generated",
         seconds=round(time.perf_counter() - started, 1),
         cpu_seconds=round(time.process_time() - cpu, 1),
-        users=int(np.unique(data.user_ids).size),
+        users=data.n_users,
         movies=int(item_ids.size),
         ratings=len(data),
         share_of_ratings_on_top_10pct_movies=round(
@@ -132,7 +132,7 @@ def serving_latency(model, data, n_users: int, k: int = 10) -> dict:  # noqa: AN
     from backend.ml.training import blas_single_thread
 
     rng = np.random.default_rng(1)
-    users = rng.choice(np.unique(data.user_ids), size=n_users, replace=False)
+    users = rng.choice(distinct(data.user_ids), size=n_users, replace=False)
     histories = data.subset(np.isin(data.user_ids, users)).by_user()
     seconds = []
     with blas_single_thread():
