@@ -11,7 +11,11 @@ the data are bounded (figures in docs/scaling.md):
 - EASE inverts a dense items x items matrix (items^3): above `large_ratings` it keeps the
   `large_item_max_items` most rated movies, and the ridge strength is not chosen on a grid (each
   grid value is one more dense inverse): the served l2 (or `item_l2`) is reused, at the
-  validation-training share of the data on the validation split.
+  validation-training share of the data on the validation split;
+- the validation split (where the blend is learned) only needs enough users to learn a handful of
+  weights: above `validation_max_ratings` it holds randomly drawn users, all their ratings, up
+  to that many ratings (with the same per-user SVD cap as the final fit, so the learned blend
+  sees the SVD it will serve with).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class SizePolicy:
     svd_max_ratings: int = 5_000_000
     large_ratings: int = 2_000_000
     large_item_max_items: int = 10_000
+    validation_max_ratings: int = 2_500_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class SizePlan:
     svd_ratings_per_user: int | None  # None: the SVD sees every rating
     item_max_items: int
     item_l2_grid: bool
+    validation_max_ratings: int | None  # None: the validation split uses every user
 
     def as_meta(self) -> dict:
         return {
@@ -48,6 +54,7 @@ class SizePlan:
             "svd_ratings_per_user": self.svd_ratings_per_user,
             "item_max_items": self.item_max_items,
             "item_l2_grid": self.item_l2_grid,
+            "validation_max_ratings": self.validation_max_ratings,
         }
 
 
@@ -67,8 +74,11 @@ def plan_for(data: Interactions, policy: SizePolicy, item_max_items: int) -> Siz
         if large
         else item_max_items,
         item_l2_grid=not large,
+        validation_max_ratings=(
+            policy.validation_max_ratings if n > policy.validation_max_ratings else None
+        ),
     )
-    if per_user is not None or large:
+    if per_user is not None or large or plan.validation_max_ratings is not None:
         log.info("large-data switches for %d ratings: %s", n, plan.as_meta())
     return plan
 
@@ -98,3 +108,16 @@ def most_recent_per_user(data: Interactions, cap: int | None) -> Interactions:
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     rank = np.arange(users.size) - np.repeat(starts, np.diff(np.r_[starts, users.size]))
     return data.subset(np.sort(order[rank < cap]))
+
+
+def sample_users(
+    data: Interactions, max_ratings: int | None, rng: np.random.Generator
+) -> Interactions:
+    """All ratings of randomly drawn users, as many as fit in `max_ratings`; `data` itself when
+    `max_ratings` is None."""
+    if max_ratings is None:
+        return data
+    users, counts = np.unique(data.user_ids, return_counts=True)
+    order = rng.permutation(users.size)
+    n = max(1, int(np.searchsorted(np.cumsum(counts[order]), max_ratings, side="right")))
+    return data.subset(np.isin(data.user_ids, users[order[:n]]))

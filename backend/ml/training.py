@@ -27,7 +27,13 @@ from backend.ml.item_model import ItemItemModel
 from backend.ml.metrics import rmse
 from backend.ml.popularity import PopularityModel
 from backend.ml.scoring import Catalogue, ContentMatrices, top_n
-from backend.ml.size_policy import SizePlan, SizePolicy, most_recent_per_user, plan_for
+from backend.ml.size_policy import (
+    SizePlan,
+    SizePolicy,
+    most_recent_per_user,
+    plan_for,
+    sample_users,
+)
 from backend.ml.splits import per_user_split, temporal_split
 from backend.ml.svd import SVDModel, SVDParams, new_version
 
@@ -139,6 +145,8 @@ def _validation_setup(
     plan = plan or plan_for(data, params.size, params.item_max_items)
     clock = clock or StageClock()
     served_l2 = previous.meta.get("item_l2") if previous is not None else None
+    n_all = len(data)
+    data = sample_users(data, plan.validation_max_ratings, rng)
     if data.timestamps is not None:
         train_mask, val_mask = temporal_split(data, params.validation_fraction)
     else:
@@ -160,7 +168,7 @@ def _validation_setup(
     popularity = PopularityModel.fit(train)
     # The ridge strength scales with the amount of data (the Gram diagonal counts ratings), so a
     # full-data l2 is tried on the smaller validation-training set at its share.
-    share = len(train) / max(len(data), 1)
+    share = len(train) / max(n_all, 1)
     if plan.item_l2_grid:
         grid = sorted({params.item_l2 * f for f in params.item_l2_factors}) or [params.item_l2]
         single_l2 = grid[0]

@@ -3,13 +3,21 @@ ranks, saves and loads through the same interface while small data trains as bef
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from backend.ml.hybrid import HybridRecommender
 from backend.ml.interactions import Interactions
 from backend.ml.scoring import Catalogue
-from backend.ml.size_policy import SizePolicy, most_recent_per_user, per_user_cap, plan_for
+from backend.ml.size_policy import (
+    SizePolicy,
+    most_recent_per_user,
+    per_user_cap,
+    plan_for,
+    sample_users,
+)
 from backend.ml.svd import SVDParams
 from backend.ml.training import TrainParams, train_hybrid
 
@@ -62,13 +70,22 @@ def test_most_recent_per_user_keeps_each_users_newest_ratings():
     assert most_recent_per_user(data, None) is data
 
 
+def test_sample_users_keeps_whole_users_within_the_budget():
+    data = _ratings()
+    sample = sample_users(data, 300, np.random.default_rng(0))
+    assert 0 < len(sample) <= 300
+    for user in np.unique(sample.user_ids):
+        assert (sample.user_ids == user).sum() == (data.user_ids == user).sum()
+    assert sample_users(data, None, np.random.default_rng(0)) is data
+
+
 def test_default_policy_leaves_ml_latest_small_sized_data_alone():
     n = 100_836  # ml-latest-small
     data = Interactions(np.arange(n) % 610, np.arange(n) % 9742, np.ones(n))
     plan = plan_for(data, SizePolicy(), item_max_items=20000)
     assert plan.as_meta() == {
         "n_ratings": n, "svd_ratings_per_user": None, "item_max_items": 20000,
-        "item_l2_grid": True,
+        "item_l2_grid": True, "validation_max_ratings": None,
     }  # fmt: skip
 
 
@@ -84,11 +101,17 @@ def test_small_data_trains_on_every_rating_with_the_l2_grid():
 def test_switched_path_trains_ranks_and_round_trips(tmp_path):
     data = _ratings()
     catalogue = _catalogue(data)
-    size = SizePolicy(svd_max_ratings=len(data) // 2, large_ratings=100, large_item_max_items=15)
-    model = train_hybrid(data, catalogue, None, _params(size))
+    size = SizePolicy(
+        svd_max_ratings=len(data) // 2, large_ratings=100, large_item_max_items=15,
+        validation_max_ratings=len(data) * 2 // 3,
+    )  # fmt: skip
+    # every one of the 60 users would learn the blend without the validation sample
+    model = train_hybrid(data, catalogue, None, replace(_params(size), blend_users=100))
     plan = model.meta["size_policy"]
     cap = plan["svd_ratings_per_user"]
     assert cap is not None and plan["item_max_items"] == 15 and not plan["item_l2_grid"]
+    assert plan["validation_max_ratings"] == len(data) * 2 // 3
+    assert model.blend_with_content.metrics["validation_users"] < 60
     svd_ratings = model.model("svd").meta["n_ratings"]
     assert svd_ratings == np.minimum(np.unique(data.user_ids, return_counts=True)[1], cap).sum()
     assert svd_ratings <= len(data) // 2
