@@ -1,10 +1,12 @@
-"""Full retrain on synthetic data shaped like MovieLens-25M: time and peak memory.
+"""Full retrain on synthetic data shaped like MovieLens-25M: time, peak memory, serving latency.
 
 MovieLens-25M has 162,541 users, 59,047 movies and 25,000,095 ratings; item popularity is long
 tailed (a few thousand movies carry most ratings) and so is user activity (at least 20 ratings
 each). The generator reproduces those shapes from a low-rank taste model, with timestamps, and
-the training is the service's own (`train_hybrid` with the service's settings), run in a child
-process so its peak resident memory is measured alone. `--scale 0.1` is the quick prototype.
+the training is the service's own (`train_hybrid` with the service's settings, so its size
+policy), run in a child process so its peak resident memory is measured alone. Then the trained
+hybrid is timed through `HybridRecommender.rank`, and implicit's ALS peer is fitted last (skip it
+with `--no-peer`). `--scale 0.1` is the quick run.
 """
 
 from __future__ import annotations
