@@ -300,7 +300,7 @@ def details(results: dict) -> list[str]:
             flat["finished"] = row.get("finished", True)
             flat["holdout RMSE"] = row.get("service_training", row).get("holdout_rmse", "")
             serving = row.get("serving", {})
-            flat["serving P50 / P99 ms"] = serving and f"{serving['p50']} / {serving['p99']}"
+            flat["serving P50 / P99 ms"] = f"{serving['p50']} / {serving['p99']}" if serving else ""
             lines.append(f"| {name} | " + " | ".join(str(flat.get(k, "")) for k in keys) + " |")
     first = results.get("first_start_cli", {}).get("seconds") or {}
     if first:
