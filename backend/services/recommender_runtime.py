@@ -19,7 +19,6 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
-from backend.ml import data as ml_data
 from backend.ml.ann import ExactIndex, VectorIndex, make_index
 from backend.ml.artifacts import ArtifactStore
 from backend.ml.device import resolve_device
@@ -31,6 +30,7 @@ from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.svd import SVDParams
 from backend.ml.text_encoder import BUILD_PROGRESS_FILE, TextEncoder
 from backend.ml.training import TrainParams, train_hybrid
+from backend.services import model_data
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +132,11 @@ class RecommenderRuntime:
             and now - self._catalogue_checked < self.settings.model_reload_check_seconds
         ):
             return cached
-        version = ml_data.catalogue_version(db)
+        version = model_data.catalogue_version(db)
         self._catalogue_checked = now
         if cached is not None and cached.version == version:
             return cached
-        catalogue = ml_data.load_catalogue(db)
+        catalogue = model_data.load_catalogue(db)
         with self._lock:
             self._catalogue = catalogue
             self._context_cache.clear()
@@ -215,7 +215,7 @@ class RecommenderRuntime:
             and now - cached[1] < PRIOR_TTL_SECONDS
         ):
             return cached[2]
-        ids, sums, counts = ml_data.rating_stats(db)
+        ids, sums, counts = model_data.rating_stats(db)
         total = counts.sum()
         mean = float(sums.sum() / total) if total else 3.5
         pos = catalogue.positions(ids)
@@ -278,7 +278,7 @@ class RecommenderRuntime:
         # Progress goes to a file beside the index: API processes read it for /embeddings/status.
         self.text_encoder().report_progress(self.settings.embeddings_dir / BUILD_PROGRESS_FILE)
         try:
-            items = ml_data.movie_contents(db, max_movies=max_movies)
+            items = model_data.movie_contents(db, max_movies=max_movies)
             previous = self.index_store.load()
             index, stats = build_index(
                 items,
@@ -335,7 +335,7 @@ class RecommenderRuntime:
         started = time.perf_counter()
         self.training = True
         try:
-            interactions = ml_data.load_interactions(db)
+            interactions = model_data.load_interactions(db)
             if len(interactions) == 0:
                 raise ValueError("there are no ratings to train on")
             catalogue = self.catalogue(db)

@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.update(env_for(ensure()))
     from backend.database import SessionLocal
-    from backend.ml import data as ml_data
     from backend.ml.content import profile_weights, user_profile
+    from backend.services import model_data
     from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         position = {int(m): i for i, m in enumerate(hybrid.catalogue.item_ids[known])}
         profiles, users = [], []
         for user_id in [int(u) for u in svd.user_ids[: args.queries * 2]]:
-            items, ratings = ml_data.user_ratings(db, user_id)
+            items, ratings = model_data.user_ratings(db, user_id)
             picked = np.array([position.get(int(i), -1) for i in items])
             ok = picked >= 0
             profile = user_profile(base[0][picked[ok]], profile_weights(ratings)[ok])
