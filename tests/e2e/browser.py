@@ -138,10 +138,12 @@ def wait_for_index(server: Server, token: str) -> dict:
 # Browser
 
 
-def make_driver(profile_dir: Path, size: tuple[int, int] = DESKTOP) -> WebDriver:
+def make_driver(
+    profile_dir: Path, size: tuple[int, int] = DESKTOP, extra_args: tuple[str, ...] = ()
+) -> WebDriver:
     options = Options()
     options.binary_location = str(CHROMIUM)
-    for arg in CHROME_ARGS:
+    for arg in (*CHROME_ARGS, *extra_args):
         options.add_argument(arg)
     options.add_argument(f"--user-data-dir={profile_dir}")
     options.add_argument(f"--window-size={size[0]},{size[1]}")
