@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +19,9 @@ from sqlalchemy.orm import Session
 from backend.models import Movie, Rating, User
 from backend.services.importer_files import (
     ML100K_GENRES,
+    ImportFiles,
     ImportFormatError,
-    parse_metadata,
-    parse_movielens,
-    poster_index,
+    read_import_files,
 )
 
 __all__ = ["ML100K_GENRES", "ImportFormatError", "ImportStats", "import_movielens"]
@@ -61,31 +59,13 @@ def import_movielens(
     directory = Path(directory)
     if not directory.is_dir():
         raise ImportFormatError(f"{directory}: directory not found")
-    fmt, movies, ratings = parse_movielens(directory)
-    meta_by_movie, meta_by_tmdb = parse_metadata(metadata) if metadata else ({}, {})
-    poster_sources = [poster_index(Path(p)) for p in posters or []]
-    stats = ImportStats(dataset=f"{fmt} ({directory})")
-
-    rating_sums: dict[int, list[float]] = defaultdict(lambda: [0.0, 0])
-    for _, movie_id, value, _ in ratings:
-        rating_sums[movie_id][0] += value
-        rating_sums[movie_id][1] += 1
-
+    files = read_import_files(directory, metadata, posters or [])
+    stats = ImportStats(dataset=f"{files.fmt} ({directory})")
     copied: list[Path] = []
     try:
-        movie_ids = _insert_movies(
-            db,
-            movies,
-            meta_by_movie,
-            meta_by_tmdb,
-            poster_sources,
-            posters_cache,
-            rating_sums,
-            stats,
-            copied,
-        )
-        user_ids = _insert_users(db, sorted({r[0] for r in ratings}), stats)
-        _insert_ratings(db, ratings, movie_ids, user_ids, stats)
+        movie_ids = _insert_movies(db, files, posters_cache, stats, copied)
+        user_ids = _insert_users(db, sorted({r[0] for r in files.ratings}), stats)
+        _insert_ratings(db, files.ratings, movie_ids, user_ids, stats)
         db.commit()
     except Exception:
         db.rollback()
@@ -98,27 +78,20 @@ def import_movielens(
 
 
 def _insert_movies(
-    db,
-    movies,
-    meta_by_movie,
-    meta_by_tmdb,
-    poster_sources,
-    posters_cache,
-    rating_sums,
-    stats,
+    db: Session,
+    files: ImportFiles,
+    posters_cache: Path | None,
+    stats: ImportStats,
     copied: list[Path],
 ) -> dict[int, int]:
     existing = _ids_by_movielens_id(db, Movie.movielens_id, Movie.id)
     use_movielens_ids = db.scalar(select(func.count(Movie.id))) == 0
+    rating_sums = files.rating_sums()
     rows, copies = [], []
-    for ml_id, parsed in movies.items():
+    for ml_id, parsed in files.movies.items():
         if ml_id in existing:
             continue
-        meta = (
-            meta_by_movie.get(ml_id)
-            or (meta_by_tmdb.get(parsed.tmdb_id) if parsed.tmdb_id else None)
-            or {}
-        )
+        meta = files.metadata_for(parsed)
         if meta:
             stats.metadata_matched += 1
         total, count = rating_sums.get(ml_id, (0.0, 0))
@@ -143,12 +116,7 @@ def _insert_movies(
         }
         if use_movielens_ids:
             row["id"] = ml_id
-        source = None
-        for found, key in poster_sources:
-            lookup = parsed.tmdb_id if key == "tmdb" else ml_id
-            if lookup is not None and lookup in found:
-                source = found[lookup]
-                break
+        source = files.poster_for(parsed)
         if source is not None:
             copies.append((row, source))
         rows.append(row)

@@ -8,6 +8,7 @@ writes what these readers return.
 from __future__ import annotations
 
 import csv
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -52,6 +53,52 @@ class ParsedMovie:
     tmdb_id: int | None = None
     release_date: date | None = None
     tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportFiles:
+    """Everything an import reads, validated, before the first write."""
+
+    fmt: str
+    movies: dict[int, ParsedMovie]
+    ratings: list[tuple[int, int, float, int]]  # (user, movie, rating, unix time), MovieLens ids
+    meta_by_movie: dict[int, dict]
+    meta_by_tmdb: dict[int, dict]
+    posters: list[tuple[dict[int, Path], str]]  # (images by id, "tmdb" or "movie" id)
+
+    def metadata_for(self, movie: ParsedMovie) -> dict:
+        """The movie's metadata row, by MovieLens id first, then TMDB id ({} when none)."""
+        by_tmdb = self.meta_by_tmdb.get(movie.tmdb_id) if movie.tmdb_id else None
+        return self.meta_by_movie.get(movie.movielens_id) or by_tmdb or {}
+
+    def poster_for(self, movie: ParsedMovie) -> Path | None:
+        """The first poster folder's image of this movie."""
+        for found, key in self.posters:
+            lookup = movie.tmdb_id if key == "tmdb" else movie.movielens_id
+            if lookup is not None and lookup in found:
+                return found[lookup]
+        return None
+
+    def rating_sums(self) -> dict[int, list[float]]:
+        """MovieLens movie id -> [sum of ratings, count]."""
+        sums: dict[int, list[float]] = defaultdict(lambda: [0.0, 0])
+        for _, movie_id, value, _ in self.ratings:
+            sums[movie_id][0] += value
+            sums[movie_id][1] += 1
+        return sums
+
+
+def read_import_files(directory: Path, metadata: Path | None, posters: list[Path]) -> ImportFiles:
+    fmt, movies, ratings = parse_movielens(directory)
+    meta_by_movie, meta_by_tmdb = parse_metadata(metadata) if metadata else ({}, {})
+    return ImportFiles(
+        fmt,
+        movies,
+        ratings,
+        meta_by_movie,
+        meta_by_tmdb,
+        [poster_index(Path(p)) for p in posters],
+    )
 
 
 def _fail(path: Path, line: int, why: str) -> ImportFormatError:
