@@ -202,7 +202,12 @@ def recommendation_ids(drv: WebDriver, column_id: str) -> list[int]:
         assert column_state(drv, cid) == "loaded", drv.find_element(By.ID, cid).text
     page_text = drv.find_element(By.TAG_NAME, "main").text
     assert "undefined" not in page_text and "null" not in page_text, page_text
-    items = drv.find_elements(By.CSS_SELECTOR, f"#{column_id} .rec-item")
+    return movie_ids(drv, f"#{column_id} .rec-item")
+
+
+def movie_ids(drv: WebDriver, selector: str) -> list[int]:
+    """The `data-movie-id` of every element `selector` matches, in page order."""
+    items = drv.find_elements(By.CSS_SELECTOR, selector)
     return [int(item.get_attribute("data-movie-id")) for item in items]
 
 

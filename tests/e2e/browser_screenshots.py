@@ -27,7 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.browser import make_driver
+from tests.e2e.browser import make_driver, movie_ids
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60
@@ -151,10 +151,7 @@ def take_screenshots(
             drv.find_element(By.ID, "onboarding-done").click()
             wait_for_recommendations(drv, wait)
             shot("recommendations")
-            first = [
-                int(item.get_attribute("data-movie-id"))
-                for item in drv.find_elements(By.CSS_SELECTOR, "#rec-hybrid .rec-item")[:1]
-            ]
+            first = movie_ids(drv, "#rec-hybrid .rec-item")[:1]
 
             drv.execute_script("location.hash = '#/my-ratings'")
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#my-ratings-list .myrating"))
