@@ -48,7 +48,7 @@ class BuildReport:
 class RuntimeEvents:
     """Counters and timestamps the metrics endpoint and status pages read."""
 
-    index_builds: int = 0
+    index_builds: int = 0  # fields named after the jobs: see succeeded() and failed()
     index_build_failures: int = 0
     last_index_build_at: str | None = None
     last_index_build_seconds: float | None = None
@@ -58,6 +58,16 @@ class RuntimeEvents:
     last_training_seconds: float | None = None
     last_error: str | None = None
     image_status: str = "not loaded"
+
+    def succeeded(self, job: str, seconds: float) -> None:
+        """Count a finished `job` ("index_build" or "training") and when and how long it ran."""
+        setattr(self, f"{job}s", getattr(self, f"{job}s") + 1)
+        setattr(self, f"last_{job}_at", datetime.now(UTC).isoformat())
+        setattr(self, f"last_{job}_seconds", round(seconds, 3))
+
+    def failed(self, job: str, exc: Exception) -> None:
+        setattr(self, f"{job}_failures", getattr(self, f"{job}_failures") + 1)
+        self.last_error = f"{job.replace('_', ' ')}: {exc}"
 
 
 class RecommenderRuntime:
@@ -308,9 +318,7 @@ class RecommenderRuntime:
                 with self._lock:
                     self.index = previous
             elapsed = time.perf_counter() - started
-            self.events.index_builds += 1
-            self.events.last_index_build_at = datetime.now(UTC).isoformat()
-            self.events.last_index_build_seconds = round(elapsed, 3)
+            self.events.succeeded("index_build", elapsed)
             log.info(
                 "embedding index %s ready: %d text and %d poster encodings, %d reused, "
                 "%d dropped, %d posters failed, %.1f s",
@@ -324,8 +332,7 @@ class RecommenderRuntime:
             )
             return BuildReport(version, stats, len(items))
         except Exception as exc:
-            self.events.index_build_failures += 1
-            self.events.last_error = f"index build: {exc}"
+            self.events.failed("index_build", exc)
             raise
         finally:
             self.building_index = False
@@ -351,9 +358,7 @@ class RecommenderRuntime:
                 self.bundle = bundle
                 self._context_cache.clear()
             elapsed = time.perf_counter() - started
-            self.events.trainings += 1
-            self.events.last_training_at = datetime.now(UTC).isoformat()
-            self.events.last_training_seconds = round(elapsed, 3)
+            self.events.succeeded("training", elapsed)
             log.info(
                 "models %s trained on %d ratings in %.1f s (held-out SVD RMSE %s)",
                 bundle.version,
@@ -363,8 +368,7 @@ class RecommenderRuntime:
             )
             return bundle
         except Exception as exc:
-            self.events.training_failures += 1
-            self.events.last_error = f"training: {exc}"
+            self.events.failed("training", exc)
             raise
         finally:
             self.training = False
