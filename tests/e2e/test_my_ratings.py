@@ -29,9 +29,8 @@ def rows(drv):
 
 
 def test_my_ratings_sort_edit_and_remove(server, driver, account, console):
-    drv = driver
-    username, token = account
-    sign_in_as(drv, server, username, token, "#/my-ratings")
+    drv, token = driver, account[1]
+    sign_in_as(drv, server, *account, "#/my-ratings")
     wait(drv).until(
         EC.text_to_be_present_in_element((By.ID, "my-ratings-summary"), "not rated any")
     )

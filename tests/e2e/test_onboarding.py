@@ -29,9 +29,8 @@ def cards(drv):
 
 
 def test_onboarding_rate_skip_and_go_to_recommendations(server, driver, account, console):
-    drv = driver
-    username, token = account
-    sign_in_as(drv, server, username, token, "#/welcome")
+    drv, token = driver, account[1]
+    sign_in_as(drv, server, *account, "#/welcome")
     wait(drv).until(lambda d: len(cards(d)) >= 30)
     shown = movie_ids(drv, CARDS)
     # The same movies the API picks for this user, each with a poster.
