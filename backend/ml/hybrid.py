@@ -18,6 +18,7 @@ import numpy as np
 
 from backend.ml.base import Recommender, UserHistory
 from backend.ml.blender import BlendWeights, feature_matrix, standardise
+from backend.ml.cold_blend import ColdUserBlends
 from backend.ml.content import ContentModel
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import ItemItemModel
@@ -49,6 +50,8 @@ class HybridRecommender(Recommender):
     blend_with_content: BlendWeights
     blend_without_content: BlendWeights
     meta: dict = field(default_factory=dict)
+    # Blends for users with few ratings (backend.ml.cold_blend); None: the warm blend for all.
+    cold_users: ColdUserBlends | None = None
 
     name = "hybrid"
 
@@ -118,12 +121,15 @@ class HybridRecommender(Recommender):
             out.update({name: model.score(user) for name, model in self._content.items()})
         return out
 
-    def weights(self, use_content: bool) -> BlendWeights:
-        return (
-            self.blend_with_content
-            if use_content and self.has_text
-            else (self.blend_without_content)
-        )
+    def weights(self, use_content: bool, n_ratings: int | None = None) -> BlendWeights:
+        """The blend for a user with `n_ratings` ratings: a cold-user blend below
+        cold_blend.WARM_FROM ratings (when trained), the warm blend otherwise."""
+        use_content = use_content and self.has_text
+        if self.cold_users is not None and n_ratings is not None:
+            picked = self.cold_users.pick(n_ratings, use_content)
+            if picked is not None:
+                return picked
+        return self.blend_with_content if use_content else self.blend_without_content
 
     def features(self, signals: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
         """Per-user standardised signals; collaborative ones shrunk by the movie's support."""
@@ -139,7 +145,7 @@ class HybridRecommender(Recommender):
     ) -> tuple[np.ndarray, BlendWeights]:
         """The blend's feature matrix for this user and the weights that score it; `score` and
         `explain` share it, so a request computes every signal once."""
-        weights = self.weights(use_content)
+        weights = self.weights(use_content, len(user))
         return self.features(self.signals(user, use_content), weights.names), weights
 
     def score(self, user: UserHistory, use_content: bool = True) -> np.ndarray:  # type: ignore[override]
@@ -180,7 +186,7 @@ class HybridRecommender(Recommender):
         if features is None:
             features, weights = self.blend_features(user, use_content)
         else:
-            weights = self.weights(use_content)
+            weights = self.weights(use_content, len(user))
         feats = features[rows] * weights.weights
         groups = {
             "collaborative": [j for j, n in enumerate(weights.names) if n in COLLABORATIVE],
@@ -232,12 +238,15 @@ class HybridRecommender(Recommender):
             "with_content": self.blend_with_content.to_json(),
             "without_content": self.blend_without_content.to_json(),
         }
+        if self.cold_users is not None:
+            blend["cold_users"] = self.cold_users.to_json()
         (directory / "blend.json").write_text(json.dumps(blend, indent=2))
         (directory / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
 
     @classmethod
     def load(cls, directory: Path) -> HybridRecommender:
         blend = json.loads((directory / "blend.json").read_text())
+        cold_users = blend.get("cold_users")
         return cls(
             svd=SVDModel.load(directory),
             items=ItemItemModel.load(directory),
@@ -245,4 +254,5 @@ class HybridRecommender(Recommender):
             blend_with_content=BlendWeights.from_json(blend["with_content"]),
             blend_without_content=BlendWeights.from_json(blend["without_content"]),
             meta=json.loads((directory / "meta.json").read_text()),
+            cold_users=ColdUserBlends.from_json(cold_users) if cold_users else None,
         )
