@@ -36,7 +36,8 @@ def _blends(lengths=(1, 3, 5)) -> ColdUserBlends:  # noqa: ANN001
 
 
 @pytest.mark.parametrize(
-    ("n_ratings", "expected"), [(0, 1.0), (1, 1.0), (2, 1.0), (3, 3.0), (4, 3.0), (5, 5.0), (9, 5.0)]
+    ("n_ratings", "expected"),
+    [(0, 1.0), (1, 1.0), (2, 1.0), (3, 3.0), (4, 3.0), (5, 5.0), (9, 5.0)],
 )
 def test_a_user_gets_the_blend_of_the_longest_learned_history_not_above_theirs(n_ratings, expected):
     blends = _blends()
