@@ -6,9 +6,12 @@ and the few movies' stories carry more. So the validation users' histories are a
 their first 1, 3 and 5 training ratings by time (what a newcomer has rated), and a blend is
 learned at each length, with and without content, the same way as the warm one (a logistic fit
 on held-out watched movies against sampled unwatched ones, refined by coordinate ascent on
-validation NDCG@k). The targets are the validation split's held-out ratings, which no model of
-the validation split was trained on. A user with n ratings gets the blend learned at the longest
-length <= n; from WARM_FROM ratings on, the warm blend. Cold-movie weights are the warm blend's.
+validation NDCG@k). The targets are every rating that followed the first ones (the rest of the
+validation-training part and the held-out part): what a newcomer watches next, as the cold-user
+evaluation measures it. The later training ratings were seen by the validation split's models
+(one user's share of the EASE co-occurrences and counts); the held-out ones were not. A user
+with n ratings gets the blend learned at the longest length <= n; from WARM_FROM ratings on, the
+warm blend. Cold-movie weights are the warm blend's.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from backend.ml.scoring import top_n
 
 HISTORY_LENGTHS = (1, 3, 5)
 WARM_FROM = 10
+MAX_USERS = 300  # validation users per history length: bounds the retrain time
 # Warm-movie signals a cold-user blend may weigh. Unlike the warm blend it also weighs
 # content_watch: with three ratings, what someone chose to watch says as much as how they rated.
 COLD_USER_SIGNALS = (
@@ -111,7 +115,8 @@ def _collect(model, histories, targets, users, length, names, start, params, rng
         if len(items) < length or user not in targets:
             continue
         history = model.user(None, items[:length], ratings[:length])
-        positives = targets[user]
+        positives = np.union1d(model.catalogue.positions(items[length:]), targets[user])
+        positives = positives[positives >= 0]
         positives = positives[~model.is_cold[positives]]
         if positives.size == 0:
             continue
@@ -185,6 +190,8 @@ def learn_cold_user_blends(
     `histories` are the validation users' training ratings in time order, `targets` the
     catalogue rows of their held-out movies, `warm` the (with, without content) warm blends.
     """
+    if len(users) > MAX_USERS:
+        users = sorted(rng.choice(users, size=MAX_USERS, replace=False).tolist())
     signals = list(model.signals(model.user(None, [], []), model.has_text))
     with_names = cold_user_names(warm[0].names, signals)
     base = [s for s in signals if not s.startswith("content_")]
