@@ -179,8 +179,9 @@ class HybridRecommender(Recommender):
         """The signal group that adds most to each picked row's blend score, and its source.
 
         Collaborative reasons name the liked movie (rated >= LIKED_RATING) with the largest EASE
-        weight towards the pick (its top liked contributor); content reasons (embedding mode
-        only) the liked movie with the closest story.
+        weight towards the pick (its top liked contributor) when EASE adds more to the pick than
+        SVD does; where SVD leads there is no single movie to name ("taste"). Content reasons
+        (embedding mode only) name the liked movie with the closest story.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if features is None:
@@ -202,6 +203,11 @@ class HybridRecommender(Recommender):
         )  # fmt: skip
         winner = np.argmax(totals, axis=1)
         kinds = list(groups)
+        names = list(weights.names)
+        ease_part, svd_part = (
+            feats[:, names.index(n)] if n in names else np.zeros(len(rows))
+            for n in ("item_item", "svd")
+        )
         ease = self._models["item_item"].contributions(user, rows) if len(user) else None
         if ease is not None:
             # Only a movie the user liked is named: a disliked one also carries EASE weight,
@@ -219,7 +225,12 @@ class HybridRecommender(Recommender):
                 out.append(Explanation("new", int(nearest[k]) if use_content else -1))
             elif kind == "content" and nearest[k] >= 0:
                 out.append(Explanation("content", int(nearest[k])))
-            elif kind in ("collaborative", "content") and ease is not None and ease[:, k].max() > 0:
+            elif (
+                kind in ("collaborative", "content")
+                and ease is not None
+                and ease[:, k].max() > 0
+                and (kind == "content" or ease_part[k] >= svd_part[k])
+            ):
                 out.append(Explanation("collaborative", int(np.argmax(ease[:, k]))))
             elif kind == "trending":
                 out.append(Explanation("trending"))

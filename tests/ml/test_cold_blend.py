@@ -161,3 +161,24 @@ def test_learned_blends_rank_what_newcomers_watch_next_above_the_warm_blend():
         assert blend.weights[-1] == -9.0  # the cold-movie column is the warm blend's
         assert blend.weights[2] + blend.weights[3] > 0.0  # popularity counts
         assert blend.metrics["validation_ndcg"] >= blend.metrics["validation_ndcg_logistic"]
+
+
+def test_a_liked_movie_is_named_only_where_ease_adds_more_than_svd():
+    items, ratings = _data().by_user()[1]
+    names = ["svd", "item_item", "popularity", "cold"]
+    by_svd = BlendWeights(names, np.array([1.0, 0.0, 0.0, -9.0]))
+    by_ease = BlendWeights(names, np.array([0.0, 1.0, 0.0, -9.0]))
+    for blend, kind in ((by_svd, "taste"), (by_ease, "collaborative")):
+        hybrid = HybridRecommender(
+            SVDModel.fit(_data()), ItemItemModel.fit(_data(), l2=1.0, catalogue=CATALOGUE),
+            PopularityModel.fit(_data()), blend, blend,
+        ).bind(CATALOGUE)  # fmt: skip
+        user = hybrid.user(1, items[:4], ratings[:4])
+        top = hybrid.rank(user, 2, use_content=False)
+        why = hybrid.explain(user, top, use_content=False)
+        # SVD alone: no single movie put the picks there; EASE alone: the top liked contributor
+        assert why[0].kind == kind and (kind == "collaborative" or why[1].kind == kind)
+        if kind == "collaborative":
+            ease = hybrid.model("item_item").contributions(user, top[:1])[:, 0]
+            ease = np.where(user.ratings >= 3.5, ease, 0.0)
+            assert ease.max() > 0 and why[0].source == int(np.argmax(ease))
