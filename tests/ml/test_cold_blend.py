@@ -182,13 +182,3 @@ def test_a_liked_movie_is_named_only_where_ease_adds_more_than_svd():
             ease = hybrid.model("item_item").contributions(user, top[:1])[:, 0]
             ease = np.where(user.ratings >= 3.5, ease, 0.0)
             assert ease.max() > 0 and why[0].source == int(np.argmax(ease))
-
-
-def test_ease_pruning_keeps_the_strongest_weights_of_either_sign():
-    from backend.ml.item_model import _top_k_per_column
-
-    dense = np.array([[0.0, 0.5, -0.9], [0.2, 0.0, 0.1], [-0.7, 0.3, 0.0]], dtype=np.float32)
-    # each column keeps its largest |weights|: a strong "watched X, skips Y" stays
-    assert np.allclose(_top_k_per_column(dense, 2).toarray(), dense)
-    one = [[0.0, 0.5, -0.9], [0.0, 0.0, 0.0], [-0.7, 0.0, 0.0]]
-    assert np.allclose(_top_k_per_column(dense, 1).toarray(), one)
