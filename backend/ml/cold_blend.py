@@ -20,7 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backend.ml.blender import BlendWeights, coordinate_ascent, fit_logistic, pool_ndcg
+from backend.ml.blender import (
+    WARM_SIGNALS,
+    BlendWeights,
+    coordinate_ascent,
+    fit_logistic,
+    pool_ndcg,
+)
 from backend.ml.interactions import Interactions
 from backend.ml.scoring import top_n
 
@@ -28,17 +34,9 @@ HISTORY_LENGTHS = (1, 3, 5)
 WARM_FROM = 10
 MAX_USERS = 300  # validation users per history length: bounds the retrain time
 # Warm-movie signals a cold-user blend may weigh. Unlike the warm blend it also weighs
-# content_watch: with three ratings, what someone chose to watch says as much as how they rated.
-COLD_USER_SIGNALS = (
-    "svd",
-    "item_item",
-    "popularity",
-    "trending",
-    "metadata_popularity",
-    "content_text",
-    "content_watch",
-    "content_image",
-)
+# content_watch (before content_image, the order the blend is fitted in): with three ratings,
+# what someone chose to watch says as much as how they rated.
+COLD_USER_SIGNALS = (*WARM_SIGNALS[:-1], "content_watch", WARM_SIGNALS[-1])
 POPULAR = ("popularity", "trending", "metadata_popularity")
 
 
