@@ -21,6 +21,7 @@ from backend.ml.blender import (
     fit_logistic,
     pool_ndcg,
 )
+from backend.ml.cold_blend import ColdUserBlends, histories_by_time, learn_cold_user_blends
 from backend.ml.hybrid import POPULAR, HybridRecommender
 from backend.ml.interactions import Interactions, distinct
 from backend.ml.item_model import ItemItemModel
@@ -130,6 +131,7 @@ class _Validation:
     item_l2: float
     item_l2_scores: dict[str, float]
     simulated_cold: np.ndarray  # catalogue positions of movies whose ratings were hidden
+    train_by_time: dict[int, tuple[np.ndarray, np.ndarray]]  # for the cold-user blends
 
 
 def _validation_setup(
@@ -203,7 +205,7 @@ def _validation_setup(
     cold_pos = catalogue.positions(cold_items)
     return _Validation(
         best[1], train_by_user, val_by_user, users, svd_rmse, best[0], scores,
-        np.sort(cold_pos[cold_pos >= 0]),
+        np.sort(cold_pos[cold_pos >= 0]), histories_by_time(train),
     )  # fmt: skip
 
 
@@ -230,7 +232,7 @@ def learn_blend_weights(
     previous: HybridRecommender | None = None,
     plan: SizePlan | None = None,
     clock: StageClock | None = None,
-) -> tuple[BlendWeights, BlendWeights, float | None]:
+) -> tuple[BlendWeights, BlendWeights, float | None, ColdUserBlends]:
     """Fit the blend on a validation split of `data` (which must be training data only).
 
     Held-out watched movies are told from sampled unwatched ones by a logistic regression; with
@@ -238,7 +240,8 @@ def learn_blend_weights(
     validation NDCG@k of each user's top-k among the movies they have not rated (warm weights
     over warm movies, cold weights over the cold movies alone). A share of movies loses all its
     training ratings so the cold-movie weights are learned too.
-    Returns (weights with content, weights without content, held-out SVD RMSE); the metrics of
+    Returns (weights with content, weights without content, held-out SVD RMSE, the cold-user
+    blends of backend.ml.cold_blend); the metrics of
     each carry the validation NDCG before and after the ascent and the chosen EASE l2. With a
     `previous` model its weights and l2 stay unless new ones beat them by KEEP_MARGIN.
     """
@@ -257,7 +260,7 @@ def _learn_from_validation(
     params: TrainParams,
     rng: np.random.Generator,
     previous: HybridRecommender | None = None,
-) -> tuple[BlendWeights, BlendWeights, float | None]:
+) -> tuple[BlendWeights, BlendWeights, float | None, ColdUserBlends]:
     hybrid = v.model
     signals_available = ["svd", "item_item", "popularity", "trending", "metadata_popularity"]
     signals_available += [name for name in CONTENT_SIGNALS if name in hybrid._content]
@@ -266,7 +269,7 @@ def _learn_from_validation(
 
     rows_full, rows_base, labels, weights = [], [], [], []
     n_items = len(catalogue.item_ids)
-    kept_users = []
+    kept_users, targets = [], {}
     for user in v.users:
         history = hybrid.user(int(user), *v.train_by_user[int(user)])
         signals = hybrid.signals(history, use_content=hybrid.has_text)
@@ -275,6 +278,7 @@ def _learn_from_validation(
         if positives.size == 0:
             continue
         kept_users.append(int(user))
+        targets[int(user)] = positives
         excluded = np.zeros(n_items, dtype=bool)
         excluded[history.rows[history.rows >= 0]] = True
         excluded[positives] = True
@@ -335,7 +339,12 @@ def _learn_from_validation(
         dict(zip(out[0].names, np.round(out[0].weights, 3).tolist(), strict=True)),
         {k: val for k, val in out[0].metrics.items() if k.startswith("validation_ndcg")},
     )
-    return out[0], out[1], v.svd_rmse
+    cold_users = learn_cold_user_blends(
+        hybrid, v.train_by_time, targets, kept_users, (out[0], out[1]), params, rng,
+        previous.cold_users if previous is not None else None,
+    )  # fmt: skip
+    log.info("cold-user blends learned at history lengths %s", cold_users.lengths)
+    return out[0], out[1], v.svd_rmse, cold_users
 
 
 def _ndcg_refine(
@@ -434,7 +443,7 @@ def train_hybrid(
     plan = plan_for(data, params.size, params.item_max_items)
     item_l2 = params.item_l2
     try:
-        with_content, without_content, holdout_rmse = learn_blend_weights(
+        with_content, without_content, holdout_rmse, cold_users = learn_blend_weights(
             data, catalogue, content, params, previous, plan, clock
         )
         item_l2 = float(with_content.metrics.get("item_l2", item_l2))
@@ -444,7 +453,7 @@ def train_hybrid(
         without_content = BlendWeights.default(
             [s for s in WARM_SIGNALS if s not in CONTENT_SIGNALS]
         )
-        holdout_rmse = None
+        holdout_rmse, cold_users = None, None
     svd = fit_svd(data, params, plan)
     clock.done("svd")
     items = fit_item_model(data, params, item_l2, plan)
@@ -465,5 +474,7 @@ def train_hybrid(
         "train_stages": clock.stages,
     }
     svd.meta.update({"version": meta["version"], "holdout_rmse": holdout_rmse})
-    hybrid = HybridRecommender(svd, items, popularity, with_content, without_content, meta)
+    hybrid = HybridRecommender(
+        svd, items, popularity, with_content, without_content, meta, cold_users
+    )
     return hybrid.bind(catalogue, content)
