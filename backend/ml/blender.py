@@ -56,15 +56,16 @@ def feature_matrix(
     """
     z = signals if standardised else {name: standardise(v) for name, v in signals.items()}
     cold = np.asarray(is_cold, dtype=np.float64)
-    columns = []
-    for name in names:
+    warm = 1.0 - cold
+    out = np.empty((len(cold), len(names)))
+    for j, name in enumerate(names):
         if name == "cold":
-            columns.append(cold)
+            out[:, j] = cold
             continue
         base = name[5:] if name.startswith("cold_") else name
         values = z[base] if base in z or missing is None else missing
-        columns.append(values * (cold if name.startswith("cold_") else 1.0 - cold))
-    return np.column_stack(columns) if columns else np.zeros((len(cold), 0))
+        np.multiply(values, cold if name.startswith("cold_") else warm, out=out[:, j])
+    return out
 
 
 @dataclass

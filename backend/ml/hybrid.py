@@ -101,6 +101,7 @@ class HybridRecommender(Recommender):
         bound.support = support
         bound.is_cold = support == 0
         bound._shrink = support / (support + SUPPORT_SHRINKAGE)
+        bound._z_cache = {}
         return bound
 
     @property
@@ -133,12 +134,23 @@ class HybridRecommender(Recommender):
 
     def features(self, signals: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
         """Per-user standardised signals; collaborative ones shrunk by the movie's support."""
-        z = {name: standardise(values) for name, values in signals.items()}
+        z = {name: self._standardised(name, values) for name, values in signals.items()}
         for name in COLLABORATIVE:
             if name in z:
                 z[name] = z[name] * self._shrink
         zeros = np.zeros(len(self.catalogue.item_ids))
         return feature_matrix(z, self.is_cold, names, standardised=True, missing=zeros)
+
+    def _standardised(self, name: str, values: np.ndarray) -> np.ndarray:
+        """z-scores of a signal; a signal that is the same array for everyone (popularity,
+        trending, vote counts) is standardised once per bound model, not once per request."""
+        cached = self._z_cache.get(name)
+        if cached is not None and cached[0] is values:
+            return cached[1]
+        z = standardise(values)
+        if name in POPULAR:
+            self._z_cache[name] = (values, z)
+        return z
 
     def blend_features(
         self, user: UserHistory, use_content: bool = True
@@ -208,11 +220,14 @@ class HybridRecommender(Recommender):
             feats[:, names.index(n)] if n in names else np.zeros(len(rows))
             for n in ("item_item", "svd")
         )
-        ease = self._models["item_item"].contributions(user, rows) if len(user) else None
-        if ease is not None:
-            # Only a movie the user liked is named: a disliked one also carries EASE weight,
-            # but "Because you rated X 2 stars" explains nothing a person would accept.
-            ease = np.where((user.ratings >= LIKED_RATING)[:, None], ease, 0.0)
+        # Only a movie the user liked is named: a disliked one also carries EASE weight, but
+        # "Because you rated X 2 stars" explains nothing a person would accept.
+        liked = user.ratings >= LIKED_RATING
+        ease = (
+            self._models["item_item"].contributions(user, rows, sources=liked)
+            if len(user)
+            else None
+        )
         nearest = (
             self._content["content_text"].nearest_liked(user, rows)
             if use_content and self.has_text

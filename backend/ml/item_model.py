@@ -127,9 +127,14 @@ class ItemItemModel(Recommender):
             return np.zeros(len(self._rows))
         return self.score_items(user.item_ids, None, target_positions=self._rows)
 
-    def contributions(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
-        """(rated movies x `rows`) matrix of B[rated, row]: what each rated movie adds."""
+    def contributions(
+        self, user: UserHistory, rows: np.ndarray, sources: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(rated movies x `rows`) matrix of B[rated, row]: what each rated movie adds; only the
+        rated movies where the boolean mask `sources` is set (the others stay 0)."""
         src = self.positions(user.item_ids)
+        if sources is not None:
+            src = np.where(sources, src, -1)
         dst = self._rows[rows]
         out = np.zeros((len(user), len(rows)))
         ok_src, ok_dst = np.flatnonzero(src >= 0), np.flatnonzero(dst >= 0)
