@@ -107,7 +107,8 @@ class TextEncoder:
     `model_name_or_path`: "" (bundled MiniLM package), a local model directory, or a hub name.
     `backend`: "torch", "onnx" (ONNX Runtime, the same vectors faster on CPU) or "onnx-int8"
     (int8 weights: faster again, slightly different vectors, so a different model version);
-    "auto" is ONNX Runtime on CPU when it is installed, else PyTorch.
+    "auto" is int8 ONNX Runtime on CPU when it is installed (its neighbours agree with
+    PyTorch's: scripts/benchmarks/text_index.py), else PyTorch (always on CUDA).
     """
 
     def __init__(
@@ -124,7 +125,7 @@ class TextEncoder:
         self.batch_size = batch_size
         if backend == "auto":
             use_onnx = self.device == "cpu" and text_onnx.onnx_available()
-            backend = "onnx" if use_onnx else "torch"
+            backend = "onnx-int8" if use_onnx else "torch"
         elif backend != "torch" and not text_onnx.onnx_available():
             raise ModelUnavailableError(
                 f"TEXT_BACKEND={backend} needs ONNX Runtime: pip install onnxruntime onnx"

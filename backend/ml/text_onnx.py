@@ -118,23 +118,23 @@ class OnnxTextRunner:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = sentence_model.tokenizer
         self.max_length = int(sentence_model.max_seq_length)
+        self.pad_id = int(self.tokenizer.pad_token_id or 0)
 
     def encode(
         self, texts: list[str], batch_size: int, on_batch: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        # Longest first, so each batch pads to similar lengths (as sentence-transformers does).
-        order = np.argsort([-len(text) for text in texts], kind="stable")
+        # One tokenizer call for every text (the fast tokenizer batches it natively), then
+        # batches of similar token counts, longest first: each pads to within a few tokens of
+        # its longest text, and the biggest batch comes first (its memory is the peak).
+        tokens = self.tokenizer(
+            texts, truncation=True, max_length=self.max_length, return_attention_mask=False
+        )["input_ids"]
+        lengths = np.fromiter((len(ids) for ids in tokens), dtype=np.int64, count=len(tokens))
+        order = np.argsort(-lengths, kind="stable")
         out: np.ndarray | None = None
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            batch = self.tokenizer(
-                [texts[i] for i in rows],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="np",
-            )
-            feed = {name: batch[name].astype(np.int64) for name in INPUTS}
+            feed = _padded(tokens, rows, lengths, self.pad_id)
             hidden = self.session.run(None, feed)[0]
             mask = feed["attention_mask"][..., None].astype(np.float32)
             pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
@@ -146,6 +146,23 @@ class OnnxTextRunner:
         assert out is not None
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+
+def _padded(
+    tokens: list[list[int]], rows: np.ndarray, lengths: np.ndarray, pad_id: int
+) -> dict[str, np.ndarray]:
+    """The model inputs for `rows`: token ids right-padded to the batch's longest text."""
+    width = int(lengths[rows].max())
+    mask = np.arange(width)[None, :] < lengths[rows][:, None]
+    ids = np.full(mask.shape, pad_id, dtype=np.int64)
+    ids[mask] = np.fromiter(
+        (t for row in rows for t in tokens[row]), dtype=np.int64, count=int(mask.sum())
+    )
+    return {
+        "input_ids": ids,
+        "attention_mask": mask.astype(np.int64),
+        "token_type_ids": np.zeros_like(ids),
+    }
 
 
 def default_cache_dir() -> Path:
