@@ -138,6 +138,8 @@ class TextEncoder:
         self.texts_encoded = 0
         self._progress_path: Path | None = None
         self._progress_base = 0
+        self._progress_total: int | None = None
+        self._progress_started = 0.0
         self._progress_written = 0.0
         self._model: Any = None
         self._lock = threading.Lock()
@@ -298,7 +300,14 @@ class TextEncoder:
             self._progress_path = None
             return
         self._progress_path, self._progress_base = path, self.texts_encoded
+        self._progress_total, self._progress_started = None, time.time()
         self._write_progress()
+
+    def expect(self, n_texts: int) -> None:
+        """The build reporting progress will encode `n_texts` (the rest of the index is reused)."""
+        self._progress_total = n_texts
+        if self._progress_path is not None:
+            self._write_progress()
 
     def _count(self, n: int) -> None:
         self.texts_encoded += n
@@ -312,7 +321,9 @@ class TextEncoder:
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "texts_encoded": self.texts_encoded - self._progress_base,
+            "texts_to_encode": self._progress_total,
             "pid": os.getpid(),
+            "started_at": self._progress_started,
             "updated_at": time.time(),
         }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
