@@ -209,9 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the fresh directory")
     args = parser.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="first-answer-"))
-    log(f"fresh `make run` in {home} (load average {load_avg()})")
+    load_at_start = load_avg()
+    log(f"fresh `make run` in {home} (load average {load_at_start})")
     try:
-        figures = measure(home, args.timeout)
+        figures = measure(home, args.timeout) | {"load_avg_at_run_start": load_at_start}
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
