@@ -12,6 +12,10 @@ from backend.config import get_settings
 
 def make_engine(url: str, **kwargs: object) -> Engine:
     if url.startswith("sqlite"):
+        # A pool as wide as the request thread pool: a narrower one closes and reopens (and
+        # re-runs the pragmas for) a connection on most requests under concurrent load.
+        if "poolclass" not in kwargs:
+            kwargs.setdefault("pool_size", 40)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )

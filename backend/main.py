@@ -7,11 +7,10 @@ Serving workers never train or build: they record job requests, and the worker p
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,9 +21,9 @@ from backend.api.errors import install_error_handlers
 from backend.api.routes import admin, auth, embeddings, events, experiments, health, movies, users
 from backend.config import Settings, get_settings
 from backend.database import SessionLocal
-from backend.observability import REGISTRY, REQUEST_LATENCY, RuntimeCollector
+from backend.observability import REGISTRY, RuntimeCollector
 from backend.server.docs import install_docs
-from backend.server.limits import BodySizeLimit, SecurityHeaders
+from backend.server.limits import BodySizeLimit, RequestTiming, SecurityHeaders
 from backend.services.cache import make_cache
 from backend.services.embeddings import index_status
 from backend.services.impressions import ImpressionRecorder
@@ -98,17 +97,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
 
-    @app.middleware("http")
-    async def _timing(request: Request, call_next):  # noqa: ANN001, ANN202
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        REQUEST_LATENCY.labels(request.method, path, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
-
+    app.add_middleware(RequestTiming)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)

@@ -1,5 +1,8 @@
 """Request dependencies as Annotated aliases: SessionDep, CurrentUser, AdminUser, SettingsDep,
-RuntimeDep, ImpressionRecorderDep."""
+RuntimeDep, ImpressionRecorderDep.
+
+The dependencies that only read application state are `async def`: FastAPI runs a plain `def`
+dependency in the thread pool, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -20,19 +23,19 @@ from backend.services.recommender_runtime import RecommenderRuntime
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_runtime_dep(request: Request) -> RecommenderRuntime:
+async def get_runtime_dep(request: Request) -> RecommenderRuntime:
     return request.app.state.runtime
 
 
-def get_cache_dep(request: Request) -> RecommendationCache:
+async def get_cache_dep(request: Request) -> RecommendationCache:
     return request.app.state.recommendation_cache
 
 
-def get_impression_recorder(request: Request) -> ImpressionRecorder:
+async def get_impression_recorder(request: Request) -> ImpressionRecorder:
     return request.app.state.impressions
 
 

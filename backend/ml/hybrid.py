@@ -18,7 +18,7 @@ import numpy as np
 
 from backend.ml.base import Recommender, UserHistory
 from backend.ml.blender import BlendWeights, feature_matrix, standardise
-from backend.ml.content import ContentModel
+from backend.ml.content import ContentModel, score_together
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import ItemItemModel
 from backend.ml.popularity import MetadataPopularity, PopularityModel
@@ -115,7 +115,7 @@ class HybridRecommender(Recommender):
         """Every signal's scores over all catalogue rows for this user."""
         out = {name: model.score(user) for name, model in self._models.items()}
         if use_content:
-            out.update({name: model.score(user) for name, model in self._content.items()})
+            out.update(score_together(self._content, user))
         return out
 
     def weights(self, use_content: bool) -> BlendWeights:
@@ -158,7 +158,7 @@ class HybridRecommender(Recommender):
 
     def predicted_ratings(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
         """The served rating prediction (SVD stars); NaN where the model has no data on a movie."""
-        stars = self._models["svd"].score(user)[rows]
+        stars = self._models["svd"].score_rows(user, rows)
         known = self._models["svd"].known_rows[rows] & ~self.is_cold[rows]
         return np.where(known, stars, np.nan)
 

@@ -89,18 +89,21 @@ class ItemItemModel(Recommender):
         n = len(self.item_ids)
         if not mask.any():
             return np.zeros(n)
-        rows = rated[mask]
-        row_weights = np.ones(rows.size) if weights is None else np.asarray(weights)[mask]
+        row_weights = np.ones(mask.sum()) if weights is None else np.asarray(weights)[mask]
+        owner, columns, values = self._gather_rows(rated[mask])
+        if owner.size == 0:
+            return np.zeros(n)
+        return np.bincount(columns, weights=values * row_weights[owner], minlength=n)
+
+    def _gather_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored entries of these rows of B as (index into `rows`, column, weight): one
+        vectorised gather from the CSR arrays (scipy's row slicing costs a millisecond)."""
         indptr, indices, data = self.weights.indptr, self.weights.indices, self.weights.data
         starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
         total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(n)
-        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        gather = offsets + np.arange(total)
-        return np.bincount(
-            indices[gather], weights=data[gather] * np.repeat(row_weights, lengths), minlength=n
-        )
+        owner = np.repeat(np.arange(rows.size), lengths)
+        gather = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        return owner, indices[gather], data[gather]
 
     def score_items(
         self,
@@ -129,10 +132,14 @@ class ItemItemModel(Recommender):
         src = self.positions(user.item_ids)
         dst = self._rows[rows]
         out = np.zeros((len(user), len(rows)))
-        ok_src, ok_dst = src >= 0, dst >= 0
-        if ok_src.any() and ok_dst.any():
-            block = self.weights[src[ok_src]][:, dst[ok_dst]].toarray()
-            out[np.ix_(np.flatnonzero(ok_src), np.flatnonzero(ok_dst))] = block
+        ok_src, ok_dst = np.flatnonzero(src >= 0), np.flatnonzero(dst >= 0)
+        if ok_src.size and ok_dst.size:
+            column_to_pick = np.full(len(self.item_ids), -1)
+            column_to_pick[dst[ok_dst]] = ok_dst
+            owner, columns, values = self._gather_rows(src[ok_src])
+            pick = column_to_pick[columns]
+            hit = pick >= 0
+            out[ok_src[owner[hit]], pick[hit]] = values[hit]
         return out
 
     def save(self, directory: Path) -> None:

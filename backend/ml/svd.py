@@ -188,6 +188,15 @@ class SVDModel(Recommender):
         """Predicted stars for every catalogue row (the same formula as `score_items`)."""
         return self.predict_rows(self.user_factors(user))
 
+    def score_rows(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
+        """`score(user)[rows]` without scoring the rest of the catalogue."""
+        vector = self.user_factors(user)
+        base = self._base[rows]
+        if vector is None:
+            return np.clip(base, *RATING_SCALE)
+        factors = np.asarray(vector[1], dtype=np.float32)
+        return np.clip(base + vector[0] + self._factors[rows] @ factors, *RATING_SCALE)
+
     def predict_rows(self, vector: tuple[float, np.ndarray] | None) -> np.ndarray:
         if vector is None:
             return np.clip(self._base, *RATING_SCALE)

@@ -1,0 +1,27 @@
+"""ratings: one (user_id, timestamp) index instead of the user_id one
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-01 18:05:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("ratings", schema=None) as batch_op:
+        batch_op.drop_index("ix_ratings_user_id")
+        batch_op.create_index("ix_ratings_user_id_timestamp", ["user_id", "timestamp"])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("ratings", schema=None) as batch_op:
+        batch_op.drop_index("ix_ratings_user_id_timestamp")
+        batch_op.create_index("ix_ratings_user_id", ["user_id"])
