@@ -127,13 +127,22 @@ def start_server(
     if jobs is None:
         jobs = _runs_jobs(env)
     if jobs:
-        env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
-        command = [sys.executable, "-m", "backend.cli", "run"]
-    else:
-        args = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-        if workers > 1:
-            args += ["--workers", str(workers)]
-        command = [sys.executable, "-m", "uvicorn", "backend.main:app", *args]
+        return start_cli("run", {**env, "WEB_CONCURRENCY": str(workers)}, log_path, port)
+    args = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    if workers > 1:
+        args += ["--workers", str(workers)]
+    command = [sys.executable, "-m", "uvicorn", "backend.main:app", *args]
+    return _spawn(command, env, log_path, port)
+
+
+def start_cli(command: str, env: dict[str, str], log_path: Path, port: int) -> DevServer:
+    """`python -m backend.cli COMMAND` (`api`, or `run`: the API and the job worker) as the
+    container starts it, on 127.0.0.1:`port` in its own process group; call `wait()` next."""
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
+    return _spawn([sys.executable, "-m", "backend.cli", command], env, log_path, port)
+
+
+def _spawn(command: list[str], env: dict[str, str], log_path: Path, port: int) -> DevServer:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -21,15 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def verify(db, runtime) -> list[str]:  # noqa: ANN001
     from sqlalchemy import text
 
-    from backend.ml import data as ml_data
     from backend.ml.index_store import content_hash
+    from backend.services import model_data
 
     db.execute(text("SELECT 1"))  # an unreachable database is named as such, not as a mismatch
     problems: list[str] = []
     index = runtime.index_store.load()
     if index is None:
         return ["no usable embedding index on disk (run scripts/setup_embeddings.py)"]
-    items = ml_data.movie_contents(db)
+    items = model_data.movie_contents(db)
     db_ids = np.array([it.movie_id for it in items], dtype=np.int64)
     rows = index.rows_for(db_ids)
     missing = db_ids[rows < 0]

@@ -27,20 +27,23 @@ os.environ.setdefault("ENV", "test")
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
 os.environ["DATA_DIR"] = str(_TMP / "data")
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP}/test.db"
-os.environ["SCHEDULER_ENABLED"] = "false"
-os.environ["TRAIN_ON_STARTUP"] = "false"
-os.environ["BUILD_INDEX_ON_STARTUP"] = "false"
-os.environ["IMAGE_RANDOM_WEIGHTS"] = "true"
-os.environ["IMAGE_WEIGHTS_DOWNLOAD"] = "false"
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["EMBEDDING_DEVICE"] = "cpu"
-os.environ["SVD_N_FACTORS"] = "20"
-os.environ["SVD_N_EPOCHS"] = "15"
-os.environ["MODEL_RELOAD_CHECK_SECONDS"] = "0"
-os.environ["LOGIN_MAX_FAILURES"] = "5"
+os.environ.update(
+    {
+        "SCHEDULER_ENABLED": "false",
+        "TRAIN_ON_STARTUP": "false",
+        "BUILD_INDEX_ON_STARTUP": "false",
+        "IMAGE_RANDOM_WEIGHTS": "true",
+        "IMAGE_WEIGHTS_DOWNLOAD": "false",
+        "HF_HUB_OFFLINE": "1",
+        "EMBEDDING_DEVICE": "cpu",
+        "SVD_N_FACTORS": "20",
+        "SVD_N_EPOCHS": "15",
+        "MODEL_RELOAD_CHECK_SECONDS": "0",
+        "LOGIN_MAX_FAILURES": "5",
+    }
+)
 # The suite signs up many users from one test client; limits are tested with their own apps.
-os.environ["REGISTRATIONS_PER_ADDRESS"] = "100000"
-os.environ["LOGIN_ADDRESS_MAX_FAILURES"] = "100000"
+os.environ.update({"REGISTRATIONS_PER_ADDRESS": "100000", "LOGIN_ADDRESS_MAX_FAILURES": "100000"})
 os.environ.pop("REDIS_URL", None)
 
 from sqlalchemy import event, text  # noqa: E402

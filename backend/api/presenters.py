@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter
 
-from backend.ml.recommender import Recommendation
 from backend.models import Movie
 from backend.schemas.experiments import ServedRecommendation
 from backend.schemas.movies import MovieOut, RecommendedMovie
 from backend.services.impressions import REQUEST_ID_PLACEHOLDER
+from backend.services.recommendations import Recommendation
 
 
 def movie_out(movie: Movie) -> dict:

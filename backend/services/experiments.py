@@ -7,14 +7,13 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from backend.experiments.assignment import assign
 from backend.models import Experiment, ExperimentVariant, User
 from backend.models.base import utcnow
 from backend.schemas.experiments import ExperimentIn
-from backend.services.errors import ConflictError, NotFoundError
+from backend.services.errors import ConflictError, NotFoundError, commit_or_conflict
 from backend.services.impressions import NO_EXPERIMENT
 
 
@@ -42,11 +41,7 @@ def create(db: Session, payload: ExperimentIn) -> Experiment:
         ],
     )
     db.add(experiment)
-    try:
-        db.commit()
-    except IntegrityError as exc:
-        db.rollback()
-        raise ConflictError(f"An experiment named {payload.name} already exists") from exc
+    commit_or_conflict(db, f"An experiment named {payload.name} already exists")
     return get(db, payload.name)
 
 

@@ -9,12 +9,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from backend.models import Experiment, FeedbackEvent, Impression, ImpressionItem, User
 from backend.observability import CLICKS, CONVERSIONS, FEEDBACK_EVENTS, FEEDBACK_REJECTED
-from backend.services.errors import ConflictError, ForbiddenError, NotFoundError, ServiceError
+from backend.services.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    ServiceError,
+    commit_or_conflict,
+)
 from backend.services.impressions import NO_EXPERIMENT, flush_pending, request_age_seconds
 
 log = logging.getLogger(__name__)
@@ -82,13 +88,10 @@ def record_event(
     )
     db.add(event)
     try:
-        db.commit()
-    except IntegrityError as exc:
-        db.rollback()
-        raise _refuse(
-            "duplicate",
-            ConflictError(f"{kind} of movie {movie_id} in list {request_id} already recorded"),
-        ) from exc
+        commit_or_conflict(db, f"{kind} of movie {movie_id} in list {request_id} already recorded")
+    except ConflictError as exc:
+        _refuse("duplicate", exc)
+        raise
     FEEDBACK_EVENTS.labels(kind=kind).inc()
     if kind == "click":
         CLICKS.labels(*_labels(db, impression)).inc()

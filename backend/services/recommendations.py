@@ -1,15 +1,30 @@
-"""Who may see which recommendations, and the call into the recommender."""
+"""Recommendations for people: who may see which list, the cache, and the ranking itself.
+
+A request reads the user's ratings, asks the runtime for the current `HybridRecommender` (bound
+to the catalogue and index), ranks with it and turns rows into movies with a truthful reason and
+the served rating prediction. The seed facade `backend.ml.recommender.MovieRecommender` calls
+`recommend` and `similar_movies` here.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 from sqlalchemy.orm import Session
 
-from backend.ml.recommender import Method, MovieRecommender, Recommendation
-from backend.models import User
+from backend.ml.base import UserHistory
+from backend.ml.blender import mmr_rerank
+from backend.ml.content import cosine_scores
+from backend.ml.hybrid import Explanation, HybridRecommender
+from backend.ml.scoring import top_n
+from backend.models import Movie, User
 from backend.observability import RECOMMENDATION_LATENCY
+from backend.services import model_data
 from backend.services.cache import RecommendationCache
 from backend.services.errors import ForbiddenError
 from backend.services.movies import get_movie
@@ -17,7 +32,26 @@ from backend.services.ratings import stored_ratings_fingerprint
 from backend.services.recommender_runtime import RecommenderRuntime
 from backend.services.users import get_user
 
+log = logging.getLogger(__name__)
 
+Method = Literal["svd", "hybrid", "hybrid_no_embeddings", "content", "popularity"]
+COLD_USER_DIVERSITY = 0.3
+POPULAR_REASON = "Popular with viewers: highly rated by many people"
+# The hybrid's popularity signals count votes (here and on TMDB), not how high they are.
+WIDELY_WATCHED = "Popular with viewers: widely watched"
+
+
+@dataclass
+class Recommendation:
+    movie: Movie
+    score: float
+    reason: str
+    method: str
+    fallback: bool = False
+    predicted_rating: float | None = None
+
+
+# ---------------------------------------------------------------- access and cache (the API)
 def for_user(
     db: Session,
     runtime: RecommenderRuntime,
@@ -29,25 +63,7 @@ def for_user(
 ) -> list[Recommendation]:
     target = _authorised_target(db, caller, user_id)
     method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
-    return _recommend(db, runtime, target, limit, method)
-
-
-def _recommend(
-    db: Session, runtime: RecommenderRuntime, user_id: int, limit: int, method: Method
-) -> list[Recommendation]:
-    started = time.perf_counter()
-    recs = MovieRecommender(db, runtime).recommend(user_id, limit, method)
-    RECOMMENDATION_LATENCY.labels(method=method).observe(time.perf_counter() - started)
-    return recs
-
-
-def _authorised_target(db: Session, caller: User, user_id: int | None) -> int:
-    target = caller.id if user_id is None else user_id
-    if target != caller.id and not caller.is_admin:
-        raise ForbiddenError("You may only see your own recommendations")
-    if target != caller.id:
-        get_user(db, target)
-    return target
+    return _timed_recommend(db, runtime, target, limit, method)
 
 
 def for_user_cached(
@@ -71,11 +87,39 @@ def for_user_cached(
     cached = cache.lookup(key)
     if cached is not None:
         return cached
-    recs = _recommend(db, runtime, target, limit, method)
+    recs = _timed_recommend(db, runtime, target, limit, method)
     body = render(recs)
     if key is not None and not any(r.fallback for r in recs):
         cache.store(key, body)
     return body
+
+
+def similar(
+    db: Session, runtime: RecommenderRuntime, movie_id: int, limit: int
+) -> list[Recommendation]:
+    get_movie(db, movie_id)
+    started = time.perf_counter()
+    recs = similar_movies(db, runtime, movie_id, limit)
+    RECOMMENDATION_LATENCY.labels(method="similar").observe(time.perf_counter() - started)
+    return recs
+
+
+def _authorised_target(db: Session, caller: User, user_id: int | None) -> int:
+    target = caller.id if user_id is None else user_id
+    if target != caller.id and not caller.is_admin:
+        raise ForbiddenError("You may only see your own recommendations")
+    if target != caller.id:
+        get_user(db, target)
+    return target
+
+
+def _timed_recommend(
+    db: Session, runtime: RecommenderRuntime, user_id: int, limit: int, method: Method
+) -> list[Recommendation]:
+    started = time.perf_counter()
+    recs = recommend(db, runtime, user_id, limit, method)
+    RECOMMENDATION_LATENCY.labels(method=method).observe(time.perf_counter() - started)
+    return recs
 
 
 def _cache_key(
@@ -100,11 +144,159 @@ def _cache_key(
     )
 
 
-def similar(
-    db: Session, runtime: RecommenderRuntime, movie_id: int, limit: int
+# ---------------------------------------------------------------- ranking
+def recommend(
+    db: Session, runtime: RecommenderRuntime, user_id: int, n: int = 10, method: Method = "hybrid"
 ) -> list[Recommendation]:
-    get_movie(db, movie_id)
-    started = time.perf_counter()
-    recs = MovieRecommender(db, runtime).similar_movies(movie_id, limit)
-    RECOMMENDATION_LATENCY.labels(method="similar").observe(time.perf_counter() - started)
-    return recs
+    """The user's top n by `method`, best first (popularity when no model is trained yet)."""
+    rated, ratings = model_data.user_ratings(db, user_id)
+    hybrid = runtime.context(db)
+    if hybrid is None:
+        log.info("no trained model yet: %s falls back to the popularity prior", method)
+        return _popularity(db, runtime, None, rated, n, fallback=True, method=method)
+    user = hybrid.user(user_id, rated, ratings)
+    use_content = method in ("hybrid", "content")
+    fallback = use_content and not hybrid.has_text
+    if fallback:
+        log.info("embedding index not ready: %s recommendations use the baseline", method)
+    if method == "popularity" or len(rated) == 0:
+        return _popularity(db, runtime, hybrid, rated, n, fallback=fallback, method=method)
+    if method == "svd":
+        picks = hybrid.model("svd").rank(user, n, exclude=np.flatnonzero(hybrid.is_cold))
+        reasons = [Explanation("taste")] * len(picks)
+        scores = hybrid.model("svd").score(user)
+    elif method == "content" and not fallback:
+        model = hybrid.model("content_text")
+        scores = model.score(user)
+        picks = model.rank(user, n)
+        reasons = [Explanation("content", j) for j in model.nearest_liked(user, picks)]
+    else:
+        features, weights = hybrid.blend_features(user, use_content)
+        scores = weights.score(features)
+        picks = _diversified(hybrid, scores, user.rows, n, runtime.settings.diversity_lambda)
+        reasons = hybrid.explain(user, picks, use_content, features=features)
+    return _movies(db, hybrid, user, picks, scores, reasons, method, fallback)
+
+
+def _diversified(
+    hybrid: HybridRecommender, scores: np.ndarray, rated_rows: np.ndarray, n: int, strength: float
+) -> np.ndarray:
+    if strength <= 0 or not hybrid.has_text:
+        return top_n(scores, n, rated_rows)
+    pool = top_n(scores, n * 5, rated_rows)
+    return mmr_rerank(pool, scores[pool], hybrid.content.text[pool], n, strength)
+
+
+def _popularity(
+    db: Session,
+    runtime: RecommenderRuntime,
+    hybrid: HybridRecommender | None,
+    rated: np.ndarray,
+    n: int,
+    *,
+    fallback: bool,
+    method: str,
+) -> list[Recommendation]:
+    """Bayesian-average prior over the ratings table: trusts movies with many votes.
+
+    With a trained `hybrid` (a cold user, or the popularity method) the list is varied by story.
+    """
+    catalogue = runtime.catalogue(db)
+    varied = hybrid is not None
+    scores = runtime.popularity_prior(db, catalogue)
+    picks = top_n(scores, n * 5 if varied else n, catalogue.positions(rated))
+    if varied and hybrid.has_text and len(picks) > n:
+        picks = mmr_rerank(picks, scores[picks], hybrid.content.text[picks], n, COLD_USER_DIVERSITY)
+    picks = picks[:n]
+    movies = model_data.movies_by_ids(db, catalogue.item_ids[picks].tolist())
+    by_id = {m.id: m for m in movies}
+    out = []
+    for p in picks:
+        movie = by_id.get(int(catalogue.item_ids[p]))
+        if movie is not None:
+            out.append(Recommendation(movie, float(scores[p]), POPULAR_REASON, method, fallback))
+    return out
+
+
+# ---------------------------------------------------------------- reasons and movies
+def _movies(
+    db: Session,
+    hybrid: HybridRecommender,
+    user: UserHistory,
+    picks: np.ndarray,
+    scores: np.ndarray,
+    reasons: list[Explanation],
+    method: str,
+    fallback: bool = False,
+) -> list[Recommendation]:
+    """Movies, reasons and predicted stars for the picks; movies loaded in one query."""
+    ids = hybrid.catalogue.item_ids[picks].tolist()
+    named = {int(user.item_ids[r.source]) for r in reasons if r.source >= 0}
+    by_id = {m.id: m for m in model_data.movies_by_ids(db, ids + sorted(named))}
+    stars = hybrid.predicted_ratings(user, picks)
+    out = []
+    for k, (movie_id, p) in enumerate(zip(ids, picks, strict=True)):
+        if movie_id not in by_id:
+            continue
+        reason = _reason(reasons[k], user, by_id)
+        predicted = None if np.isnan(stars[k]) else round(float(stars[k]), 1)
+        out.append(
+            Recommendation(by_id[movie_id], float(scores[p]), reason, method, fallback, predicted)
+        )
+    return out
+
+
+def _reason(why: Explanation, user: UserHistory, movies: dict[int, Movie]) -> str:
+    title = None
+    if why.source >= 0:
+        movie = movies.get(int(user.item_ids[why.source]))
+        title = movie.title if movie else "a movie you rated"
+    if why.kind == "collaborative" and title:
+        rating = user.ratings[why.source]
+        stars = f"{rating:g} star" + ("" if rating == 1 else "s")
+        return f"Because you rated {title} {stars}"
+    if why.kind == "content" and title:
+        return f"Similar story to {title}"
+    if why.kind == "new":
+        return (
+            f"New in the catalogue, similar story to {title}" if title else "New in the catalogue"
+        )
+    if why.kind == "trending":
+        return "Trending: many viewers rated it recently"
+    if why.kind == "taste":
+        return "Viewers with taste like yours rate it highly"
+    return WIDELY_WATCHED
+
+
+# ---------------------------------------------------------------- similar movies
+def similar_movies(
+    db: Session, runtime: RecommenderRuntime, movie_id: int, n: int = 10
+) -> list[Recommendation]:
+    hybrid = runtime.context(db)
+    catalogue = runtime.catalogue(db)
+    content = hybrid.content if hybrid is not None else runtime.content_for(catalogue)
+    pos = int(catalogue.positions(np.array([movie_id]))[0])
+    if content is None or pos < 0 or not content.has_text[pos]:
+        return []
+    s = runtime.settings
+    ann = runtime.neighbour_index(content) if content.image is None else None
+    if ann is not None:
+        rows, sims = ann.search(content.text[pos], n + 1)
+        keep = rows != pos
+        picks, picked_scores = rows[keep][:n], s.text_weight * sims[keep][:n]
+    else:
+        scores = s.text_weight * cosine_scores(content.text, content.text[pos])
+        if content.image is not None and content.has_image[pos]:
+            scores = scores + s.image_weight * cosine_scores(content.image, content.image[pos])
+        scores = np.where(content.has_text, scores, -np.inf)
+        picks = top_n(scores, n, np.array([pos]))
+        picked_scores = scores[picks]
+    ids = catalogue.item_ids[picks].tolist()
+    by_id = {m.id: m for m in model_data.movies_by_ids(db, ids)}
+    source = by_id.get(movie_id) or db.get(Movie, movie_id)
+    title = source.title if source else "this movie"
+    return [
+        Recommendation(by_id[i], float(score), f"Similar in story and genre to {title}", "content")
+        for i, score in zip(ids, picked_scores, strict=True)
+        if i in by_id
+    ]

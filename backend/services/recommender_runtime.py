@@ -19,7 +19,6 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
-from backend.ml import data as ml_data
 from backend.ml.ann import ExactIndex, VectorIndex, make_index
 from backend.ml.artifacts import ArtifactStore
 from backend.ml.device import resolve_device
@@ -31,6 +30,7 @@ from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.svd import SVDParams
 from backend.ml.text_encoder import BUILD_PROGRESS_FILE, TextEncoder
 from backend.ml.training import TrainParams, train_hybrid
+from backend.services import model_data
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class BuildReport:
 class RuntimeEvents:
     """Counters and timestamps the metrics endpoint and status pages read."""
 
-    index_builds: int = 0
+    index_builds: int = 0  # fields named after the jobs: see succeeded() and failed()
     index_build_failures: int = 0
     last_index_build_at: str | None = None
     last_index_build_seconds: float | None = None
@@ -58,6 +58,16 @@ class RuntimeEvents:
     last_training_seconds: float | None = None
     last_error: str | None = None
     image_status: str = "not loaded"
+
+    def succeeded(self, job: str, seconds: float) -> None:
+        """Count a finished `job` ("index_build" or "training") and when and how long it ran."""
+        setattr(self, f"{job}s", getattr(self, f"{job}s") + 1)
+        setattr(self, f"last_{job}_at", datetime.now(UTC).isoformat())
+        setattr(self, f"last_{job}_seconds", round(seconds, 3))
+
+    def failed(self, job: str, exc: Exception) -> None:
+        setattr(self, f"{job}_failures", getattr(self, f"{job}_failures") + 1)
+        self.last_error = f"{job.replace('_', ' ')}: {exc}"
 
 
 class RecommenderRuntime:
@@ -132,11 +142,11 @@ class RecommenderRuntime:
             and now - self._catalogue_checked < self.settings.model_reload_check_seconds
         ):
             return cached
-        version = ml_data.catalogue_version(db)
+        version = model_data.catalogue_version(db)
         self._catalogue_checked = now
         if cached is not None and cached.version == version:
             return cached
-        catalogue = ml_data.load_catalogue(db)
+        catalogue = model_data.load_catalogue(db)
         with self._lock:
             self._catalogue = catalogue
             self._context_cache.clear()
@@ -215,7 +225,7 @@ class RecommenderRuntime:
             and now - cached[1] < PRIOR_TTL_SECONDS
         ):
             return cached[2]
-        ids, sums, counts = ml_data.rating_stats(db)
+        ids, sums, counts = model_data.rating_stats(db)
         total = counts.sum()
         mean = float(sums.sum() / total) if total else 3.5
         pos = catalogue.positions(ids)
@@ -278,7 +288,7 @@ class RecommenderRuntime:
         # Progress goes to a file beside the index: API processes read it for /embeddings/status.
         self.text_encoder().report_progress(self.settings.embeddings_dir / BUILD_PROGRESS_FILE)
         try:
-            items = ml_data.movie_contents(db, max_movies=max_movies)
+            items = model_data.movie_contents(db, max_movies=max_movies)
             previous = self.index_store.load()
             index, stats = build_index(
                 items,
@@ -308,9 +318,7 @@ class RecommenderRuntime:
                 with self._lock:
                     self.index = previous
             elapsed = time.perf_counter() - started
-            self.events.index_builds += 1
-            self.events.last_index_build_at = datetime.now(UTC).isoformat()
-            self.events.last_index_build_seconds = round(elapsed, 3)
+            self.events.succeeded("index_build", elapsed)
             log.info(
                 "embedding index %s ready: %d text and %d poster encodings, %d reused, "
                 "%d dropped, %d posters failed, %.1f s",
@@ -324,8 +332,7 @@ class RecommenderRuntime:
             )
             return BuildReport(version, stats, len(items))
         except Exception as exc:
-            self.events.index_build_failures += 1
-            self.events.last_error = f"index build: {exc}"
+            self.events.failed("index_build", exc)
             raise
         finally:
             self.building_index = False
@@ -335,7 +342,7 @@ class RecommenderRuntime:
         started = time.perf_counter()
         self.training = True
         try:
-            interactions = ml_data.load_interactions(db)
+            interactions = model_data.load_interactions(db)
             if len(interactions) == 0:
                 raise ValueError("there are no ratings to train on")
             catalogue = self.catalogue(db)
@@ -359,9 +366,7 @@ class RecommenderRuntime:
                 self.bundle = bundle
                 self._context_cache.clear()
             elapsed = time.perf_counter() - started
-            self.events.trainings += 1
-            self.events.last_training_at = datetime.now(UTC).isoformat()
-            self.events.last_training_seconds = round(elapsed, 3)
+            self.events.succeeded("training", elapsed)
             log.info(
                 "models %s trained on %d ratings in %.1f s (held-out SVD RMSE %s)",
                 bundle.version,
@@ -371,8 +376,7 @@ class RecommenderRuntime:
             )
             return bundle
         except Exception as exc:
-            self.events.training_failures += 1
-            self.events.last_error = f"training: {exc}"
+            self.events.failed("training", exc)
             raise
         finally:
             self.training = False

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.models import Rating, User
 from backend.security import hash_password, verify_password
-from backend.services.errors import ConflictError, ForbiddenError, NotFoundError
+from backend.services.errors import ConflictError, ForbiddenError, NotFoundError, commit_or_conflict
 
 # Hash checked when the username is unknown so both paths cost the same (no user enumeration).
 _DUMMY_HASH = hash_password("not-a-real-password-0000")
@@ -34,11 +33,7 @@ def create_user(
         can_login=True,
     )
     db.add(user)
-    try:
-        db.commit()
-    except IntegrityError as exc:
-        db.rollback()
-        raise ConflictError("A user with this username or email already exists") from exc
+    commit_or_conflict(db, "A user with this username or email already exists")
     db.refresh(user)
     return user
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -101,3 +104,30 @@ def save_section(name: str, figures: dict) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     log(f"figures for {name!r} written to {RESULTS.relative_to(ROOT)}")
+
+
+def child_mode(argv: list[str] | None, doc: str, child: Callable[[], dict]) -> bool:
+    """Parse a child-measured benchmark's command line; with --child (the parent's call) run
+    `child()` here, print its figures as JSON and return True."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    if not parser.parse_args(argv).child:
+        return False
+    print(json.dumps(child()))
+    return True
+
+
+def measure_in_child(module: str, env: dict[str, str]) -> dict | None:
+    """The figures of `python -m module --child` run in a fresh process (clean memory and BLAS
+    state), or None (its stderr shown) when it fails."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--child"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        print(result.stderr[-3000:], file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,8 +1,12 @@
 """Recommendations over HTTP: 2 uvicorn workers, 16 concurrent clients, 600 distinct users.
 
 One warm-up pass over the users (fills the cache and every worker's model state), then the
-measured passes; once with the recommendation cache (Redis when --redis-url is given, as in a
-multi-process deployment, else each worker's own LRU) and once with RECOMMENDATION_CACHE=false,
+measured load: with `wrk` on the PATH (Debian package `wrk`), 16 connections for `--seconds`
+cycling through the users, so the load generator (C, a few microseconds a request) does not
+compete with the two workers for the two cores; otherwise `--passes` passes of 16 httpx
+clients (about 2 ms of Python CPU a request, which shows in the latencies). Once with the
+recommendation cache (Redis when --redis-url is given, as in a multi-process deployment, else
+each worker's own LRU) and once with RECOMMENDATION_CACHE=false,
 each on a fresh copy of the benchmark catalogue. Also each worker's resident memory at the end.
 """
 
@@ -11,6 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +29,7 @@ from scripts.benchmarks.common import log, rss_mb, save_section, stats_ms
 from scripts.benchmarks.dataset import ADMIN, ADMIN_PASSWORD, env_for, working_copy
 
 CLIENTS = 16
+WRK_SCRIPT = Path(__file__).with_name("http_load.lua")
 
 
 async def _drive(base: str, token: str, paths: list[str], clients: int) -> dict:
@@ -53,6 +61,16 @@ async def _drive(base: str, token: str, paths: list[str], clients: int) -> dict:
     return {**stats_ms(latencies), "errors": errors, "rps": round(len(paths) / wall, 1)}
 
 
+def _drive_wrk(base: str, token: str, paths: list[str], seconds: int, workdir: Path) -> dict:
+    """`wrk` with CLIENTS connections for `seconds`, cycling through `paths`."""
+    listing = workdir / "paths.txt"
+    listing.write_text("\n".join(paths) + "\n")
+    command = ["wrk", "-t2", f"-c{CLIENTS}", f"-d{seconds}s", "--timeout", "30s"]
+    command += ["-s", str(WRK_SCRIPT), base, "--", str(listing), token]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return {**json.loads(out.strip().splitlines()[-1]), "load_generator": "wrk"}
+
+
 def _worker_pids(master: int) -> list[int]:
     children: list[int] = []
     with contextlib.suppress(OSError):
@@ -62,7 +80,9 @@ def _worker_pids(master: int) -> list[int]:
     return children
 
 
-def run_one(label: str, workers: int, users: list[int], passes: int, **settings: str) -> dict:
+def run_one(
+    label: str, workers: int, users: list[int], passes: int, seconds: int, **settings: str
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="movierec-http-") as tmp:
         home = working_copy(Path(tmp) / "catalogue")
         env = env_for(home, **settings)
@@ -76,7 +96,11 @@ def run_one(label: str, workers: int, users: list[int], passes: int, **settings:
             ).json()["access_token"]
             paths = [f"/movies/recommendations?user_id={u}&limit=10" for u in users]
             warm = asyncio.run(_drive(server.base_url, token, paths, CLIENTS))
-            result = asyncio.run(_drive(server.base_url, token, paths * passes, CLIENTS))
+            if shutil.which("wrk"):
+                result = _drive_wrk(server.base_url, token, paths, seconds, Path(tmp))
+            else:
+                result = asyncio.run(_drive(server.base_url, token, paths * passes, CLIENTS))
+                result["load_generator"] = "httpx"
             rss = [rss_mb(pid) for pid in _worker_pids(server.process.pid)]
         finally:
             server.stop()
@@ -88,7 +112,8 @@ def run_one(label: str, workers: int, users: list[int], passes: int, **settings:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=600)
-    parser.add_argument("--passes", type=int, default=2, help="measured passes over the users")
+    parser.add_argument("--passes", type=int, default=2, help="measured passes (httpx client)")
+    parser.add_argument("--seconds", type=int, default=20, help="measured seconds (wrk)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--redis-url", default="", help="share the cache through this Redis")
     args = parser.parse_args(argv)
@@ -111,9 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         "users": len(users),
         "passes": args.passes,
         "cache_backend": "redis" if args.redis_url else "in-process LRU per worker",
-        "with_cache": run_one("with cache", args.workers, users, args.passes, **cache),
+        "with_cache": run_one(
+            "with cache", args.workers, users, args.passes, args.seconds, **cache
+        ),
         "without_cache": run_one(
-            "cache disabled", args.workers, users, args.passes, recommendation_cache="false"
+            "cache disabled",
+            args.workers,
+            users,
+            args.passes,
+            args.seconds,
+            recommendation_cache="false",
         ),
     }
     save_section("http", figures)

@@ -9,16 +9,11 @@ cProfile pass shows where a miss spends its time.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
-import json
-import os
 import pstats
-import subprocess
-import sys
 import time
 
-from scripts.benchmarks.common import ROOT, log, save_section, stats_ms
+from scripts.benchmarks.common import child_mode, log, measure_in_child, save_section, stats_ms
 from scripts.benchmarks.dataset import ensure, env_for
 
 K = 10
@@ -85,27 +80,16 @@ def child() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        print(json.dumps(child()))
+    if child_mode(argv, __doc__, child):
         return 0
     home = ensure()
     figures: dict = {}
     for mode, threads in (("blas_pinned", "1"), ("blas_default", "0")):
-        env = {**os.environ, **env_for(home, serving_blas_threads=threads)}
-        result = subprocess.run(
-            [sys.executable, "-m", "scripts.benchmarks.in_process", "--child"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            print(result.stderr[-3000:], file=sys.stderr)
+        env = env_for(home, serving_blas_threads=threads)
+        measured = measure_in_child("scripts.benchmarks.in_process", env)
+        if measured is None:
             return 1
-        figures[mode] = json.loads(result.stdout.strip().splitlines()[-1])
+        figures[mode] = measured
         log(f"in process, {mode}: public {figures[mode]['public_api']}")
         save_section("in_process", figures)  # each mode as soon as it is measured
     return 0

@@ -243,68 +243,86 @@ def details(results: dict) -> list[str]:
         lines += ["| Function | ms |", "|---|---|"]
         lines += [f"| `{row['function']}` | {row['ms_per_call']} |" for row in profile]
     text = results.get("text_index", {}).get("backends") or {}
-    if text:
-        lines += ["", "## Text encoder backends (same movies, same run)", ""]
-        lines += [
-            "| Backend | texts/s | genre agreement@10 | cosine to PyTorch (min / mean) "
-            "| neighbour recall@10 vs PyTorch |",
-            "|---|---|---|---|---|",
-        ]
-        for name, row in text.items():
-            lines.append(
-                f"| {name} | {row['texts_per_second']} | {row['genre_agreement_at_10']} | "
-                f"{row.get('cosine_to_torch_min', 1.0)} / {row.get('cosine_to_torch_mean', 1.0)}"
-                f" | {row.get('neighbour_recall_at_10_vs_torch', 1.0)} |"
-            )
+    lines += _section(
+        "Text encoder backends (same movies, same run)",
+        ("Backend", "texts/s", "genre agreement@10", "cosine to PyTorch (min / mean)",
+         "neighbour recall@10 vs PyTorch"),
+        [
+            (name, row["texts_per_second"], row["genre_agreement_at_10"],
+             f"{row.get('cosine_to_torch_min', 1.0)} / {row.get('cosine_to_torch_mean', 1.0)}",
+             row.get("neighbour_recall_at_10_vs_torch", 1.0))
+            for name, row in text.items()
+        ],
+    )  # fmt: skip
     sizes = results.get("scale_serving", {}).get("sizes") or {}
-    if sizes:
-        lines += ["", "## Catalogue size (SVD + text + popularity blend, synthetic catalogues)", ""]
-        lines += [
-            "| Movies | exact text P50 | FAISS text P50 (recall@10) | blend, every movie P50 / P99 "
-            "| blend over candidates P50 / P99 (recall@10) |",
-            "|---|---|---|---|---|",
-        ]
-        for n, row in sizes.items():
-            ex, fa = row["exact_text"], row["faiss_text"]
-            hx, hc = row["hybrid_exhaustive"], row["hybrid_candidates"]
-            lines.append(
-                f"| {int(n):,} | {ex['p50']} | {fa['p50']} ({row['faiss_text_recall_at_10']}) | "
-                f"{hx['p50']} / {hx['p99']} | {hc['p50']} / {hc['p99']} "
-                f"({row['hybrid_candidates_recall_at_10']}) |"
-            )
+    lines += _section(
+        "Catalogue size (SVD + text + popularity blend, synthetic catalogues)",
+        ("Movies", "exact text P50", "FAISS text P50 (recall@10)", "blend, every movie P50 / P99",
+         "blend over candidates P50 / P99 (recall@10)"),
+        [
+            (f"{int(n):,}", row["exact_text"]["p50"],
+             f"{row['faiss_text']['p50']} ({row['faiss_text_recall_at_10']})",
+             f"{row['hybrid_exhaustive']['p50']} / {row['hybrid_exhaustive']['p99']}",
+             f"{row['hybrid_candidates']['p50']} / {row['hybrid_candidates']['p99']} "
+             f"({row['hybrid_candidates_recall_at_10']})")
+            for n, row in sizes.items()
+        ],
+    )  # fmt: skip
     retrains = {k: v for k, v in results.items() if k.startswith("retrain")}
-    if retrains:
-        keys = (
-            "users",
-            "movies",
-            "ratings",
-            "service training s",
-            "ALS peer s",
-            "peak RSS MB",
-            "finished",
-            "holdout RMSE",
-        )
-        lines += [
-            "",
-            "## Retraining",
-            "",
-            "| Run | " + " | ".join(keys) + " |",
-            "|---|" + "---|" * len(keys),
-        ]
-        for name, row in sorted(retrains.items()):
-            flat = {**row.get("generated", {}), **row}
-            flat["service training s"] = row.get("train_seconds", "did not finish")
-            flat["ALS peer s"] = row.get("als", {}).get("seconds", "")
-            flat["peak RSS MB"] = row.get("peak_rss_mb", "")
-            flat["finished"] = row.get("finished", True)
-            flat["holdout RMSE"] = row.get("service_training", row).get("holdout_rmse", "")
-            lines.append(f"| {name} | " + " | ".join(str(flat.get(k, "")) for k in keys) + " |")
+    keys = (
+        "users",
+        "movies",
+        "ratings",
+        "service training s",
+        "ALS peer s",
+        "peak RSS MB",
+        "finished",
+        "holdout RMSE",
+    )
+    lines += _section(
+        "Retraining",
+        ("Run", *keys),
+        [
+            (name, *(_retrain_row(row).get(k, "") for k in keys))
+            for name, row in sorted(retrains.items())
+        ],
+    )
     first = results.get("first_start_cli", {}).get("seconds") or {}
-    if first:
-        lines += ["", "## A new user's CLI steps (seconds, each a fresh process)", ""]
-        lines += ["| " + " | ".join(first) + " |", "|" + "---|" * len(first)]
-        lines.append("| " + " | ".join(str(v) for v in first.values()) + " |")
+    lines += _section(
+        "A new user's CLI steps (seconds, each a fresh process)",
+        tuple(first),
+        [tuple(first.values())],
+    )
     return lines
+
+
+def _section(title: str, columns: tuple, rows: list[tuple]) -> list[str]:
+    """A `## title` Markdown section holding one table; nothing when there are no columns or
+    rows (the benchmark did not run)."""
+    if not columns or not rows:
+        return []
+    return [
+        "",
+        f"## {title}",
+        "",
+        _cells(columns),
+        "|" + "---|" * len(columns),
+        *(_cells(row) for row in rows),
+    ]
+
+
+def _cells(values: tuple) -> str:
+    return "| " + " | ".join(str(v) for v in values) + " |"
+
+
+def _retrain_row(row: dict) -> dict:
+    flat = {**row.get("generated", {}), **row}
+    flat["service training s"] = row.get("train_seconds", "did not finish")
+    flat["ALS peer s"] = row.get("als", {}).get("seconds", "")
+    flat["peak RSS MB"] = row.get("peak_rss_mb", "")
+    flat["finished"] = row.get("finished", True)
+    flat["holdout RMSE"] = row.get("service_training", row).get("holdout_rmse", "")
+    return flat
 
 
 def render(results: dict) -> str:

@@ -3,14 +3,9 @@ every model and the blend fitted, the bundle published; time and peak memory of 
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
-import sys
 import time
 
-from scripts.benchmarks.common import ROOT, log, peak_rss_mb, save_section
+from scripts.benchmarks.common import child_mode, log, measure_in_child, peak_rss_mb, save_section
 from scripts.benchmarks.dataset import ensure, env_for
 
 
@@ -33,24 +28,11 @@ def child() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        print(json.dumps(child()))
+    if child_mode(argv, __doc__, child):
         return 0
-    env = {**os.environ, **env_for(ensure())}
-    result = subprocess.run(
-        [sys.executable, "-m", "scripts.benchmarks.retrain_small", "--child"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        print(result.stderr[-3000:], file=sys.stderr)
+    figures = measure_in_child("scripts.benchmarks.retrain_small", env_for(ensure()))
+    if figures is None:
         return 1
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
     log(f"retrain ml-latest-small: {figures}")
     save_section("retrain_small", figures)
     return 0

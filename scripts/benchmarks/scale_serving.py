@@ -5,18 +5,23 @@ synthetic movie mixes a real movie's text embedding with a second one plus noise
 real movie's SVD factors plus noise), so neighbourhoods look like real ones. Per size: exact and
 FAISS IVF-SQ8 top-10 over the text vectors and over the SVD factors (inner product through the
 MIPS transform), and the SVD + text + popularity blend scored exhaustively vs over candidates
-from both indexes plus the most popular movies, with recall@10 against the exhaustive blend.
-The candidate hybrid lives here until the recommender core has a scale variant of its own.
+from both indexes plus the most popular movies (backend.ml.candidates.AnnCandidates, the
+core's scale variant), with recall@10 against the exhaustive blend.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
+from backend.ml.base import Recommender, UserHistory
+from backend.ml.candidates import AnnCandidates, CandidateSource
+from backend.ml.scoring import Catalogue
 from scripts.benchmarks.common import log, save_section, stats_ms
 from scripts.benchmarks.dataset import ensure, env_for
 
@@ -47,19 +52,27 @@ def synth_catalogue(base: tuple, n: int, seed: int = 0) -> tuple:
     return text, q.astype(np.float32), b.astype(np.float32), pop
 
 
-class HybridAtScale:
-    """SVD + text + popularity, exhaustive or over ANN candidates (standardised per user)."""
+class SyntheticHybrid(Recommender):
+    """SVD + text + popularity over a synthetic catalogue, standardised per user on a sample of
+    rows; users are the benchmark's (text profile, (b_u, p_u)) pairs, keyed by user_id. It scores
+    any subset of rows, so `AnnCandidates` can rank it over candidates."""
 
-    def __init__(self, catalogue: tuple, mu: float, n_popular: int, sample: int = 5000) -> None:
+    name = "synthetic_hybrid"
+
+    def __init__(self, catalogue: tuple, mu: float, users: list, sample: int = 5000) -> None:
         self.text, self.q, self.b, self.pop = catalogue
         self.mu = mu
+        self.users = users
         rng = np.random.default_rng(0)
         self.sample = np.sort(rng.choice(len(self.text), min(sample, len(self.text)), False))
-        self.popular = np.argpartition(-self.pop, n_popular - 1)[:n_popular]
         self.pop_z = (self.pop - self.pop.mean()) / (self.pop.std() or 1.0)
 
-    def _score(self, rows: np.ndarray | slice, profile: np.ndarray, user: tuple) -> np.ndarray:
-        bu, pu = user
+    @classmethod
+    def fit(cls, data, *args, catalogue=None, **params):  # noqa: ANN001, ANN002, ANN003
+        raise TypeError("SyntheticHybrid is made from a synthetic catalogue, not fitted")
+
+    def score_rows(self, user: UserHistory, rows: np.ndarray | slice) -> np.ndarray:
+        profile, (bu, pu) = self.users[user.user_id]
         svd = np.clip(self.mu + bu + self.b[rows] + self.q[rows] @ pu, 0.5, 5.0)
         text = self.text[rows] @ profile
         ref_svd = np.clip(self.mu + bu + self.b[self.sample] + self.q[self.sample] @ pu, 0.5, 5)
@@ -70,20 +83,19 @@ class HybridAtScale:
             + WEIGHTS["popularity"] * self.pop_z[rows]
         )
 
-    def exhaustive(self, profile: np.ndarray, user: tuple) -> np.ndarray:
-        score = self._score(slice(None), profile, user)
-        part = np.argpartition(-score, K - 1)[:K]
-        return part[np.argsort(-score[part])]
+    def score(self, user: UserHistory) -> np.ndarray:
+        return self.score_rows(user, slice(None))
 
-    def candidates(self, profile, user, text_index, svd_index, c: int) -> np.ndarray:  # noqa: ANN001
-        from backend.ml.ann import mips_query
+    def save(self, directory: Path) -> None:
+        np.savez(directory / "synthetic.npz", text=self.text, q=self.q, b=self.b, pop=self.pop)
+        (directory / "synthetic.json").write_text(json.dumps({"mu": self.mu}))
 
-        ids_t, _ = text_index.candidates(profile, c)
-        ids_s, _ = svd_index.candidates(mips_query(np.append(user[1], 1.0)), c)
-        cand = np.unique(np.concatenate([ids_t.ravel(), ids_s.ravel(), self.popular]))
-        cand = cand[cand >= 0]
-        score = self._score(cand, profile, user)
-        return cand[np.argsort(-score)[:K]]
+    @classmethod
+    def load(cls, directory: Path) -> SyntheticHybrid:
+        """The catalogue and global mean; the users are the benchmark's, given again."""
+        arrays = np.load(directory / "synthetic.npz")
+        mu = json.loads((directory / "synthetic.json").read_text())["mu"]
+        return cls((arrays["text"], arrays["q"], arrays["b"], arrays["pop"]), mu, users=[])
 
 
 def _timed(fn, queries: list) -> tuple[list, dict]:  # noqa: ANN001
@@ -105,25 +117,32 @@ def one_size(catalogue: tuple, profiles: np.ndarray, users: list, mu: float) -> 
     n = len(text)
     n_cand = int(np.clip(n // 100, 200, 2000))
     tune, evaluate = profiles[:50], profiles[50:]
-    tune_u, eval_u = users[:50], users[50:]
+    tune_u = [vectors for _, vectors in users[:50]]
     started = time.perf_counter()
     ann_text = FaissIndex("ivf_sq8", tune_queries=tune, target_recall=TUNE_RECALL).build(text)
     text_build = time.perf_counter() - started
     factors = np.hstack([q, b[:, None]]).astype(np.float32)
     augmented, _ = mips_augment(factors)
-    mips_tune = mips_query(np.array([np.append(u[1], 1.0) for u in tune_u], np.float32))
+    mips_tune = mips_query(np.array([np.append(pu, 1.0) for _, pu in tune_u], np.float32))
     ann_svd = FaissIndex("ivf_sq8", tune_queries=mips_tune, target_recall=TUNE_RECALL)
     ann_svd.build(augmented)
     exact = ExactIndex().build(text)
-    hybrid = HybridAtScale(catalogue, mu, n_cand)
-    pairs = list(zip(evaluate, eval_u, strict=True))
+    catalogue_rows = Catalogue(np.arange(n), np.zeros(n))
+    hybrid = SyntheticHybrid(catalogue, mu, users).bind(catalogue_rows)
+    popular = np.argpartition(-hybrid.pop, n_cand - 1)[:n_cand]
+    sources = [
+        CandidateSource(ann_text, lambda user: users[user.user_id][0], n_cand),
+        CandidateSource(
+            ann_svd, lambda user: mips_query(np.append(users[user.user_id][1][1], 1.0)), n_cand
+        ),
+    ]
+    candidates = AnnCandidates(hybrid, sources, always=popular).bind(catalogue_rows)
+    evaluated = [UserHistory.of(catalogue_rows, i, [], []) for i in range(50, len(users))]
     with threadpool_limits(1):
         exact_ids, exact_t = _timed(lambda v: exact.search(v, K)[0], list(evaluate))
         ann_ids, ann_t = _timed(lambda v: ann_text.search(v, K)[0], list(evaluate))
-        full_ids, full_t = _timed(lambda a: hybrid.exhaustive(*a), pairs)
-        cand_ids, cand_t = _timed(
-            lambda a: hybrid.candidates(a[0], a[1], ann_text, ann_svd, n_cand), pairs
-        )
+        full_ids, full_t = _timed(lambda user: hybrid.rank(user, K), evaluated)
+        cand_ids, cand_t = _timed(lambda user: candidates.rank(user, K), evaluated)
     return {
         "movies": n,
         "candidates_per_index": n_cand,
@@ -146,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.update(env_for(ensure()))
     from backend.database import SessionLocal
-    from backend.ml import data as ml_data
     from backend.ml.content import profile_weights, user_profile
+    from backend.services import model_data
     from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
@@ -166,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         position = {int(m): i for i, m in enumerate(hybrid.catalogue.item_ids[known])}
         profiles, users = [], []
         for user_id in [int(u) for u in svd.user_ids[: args.queries * 2]]:
-            items, ratings = ml_data.user_ratings(db, user_id)
+            items, ratings = model_data.user_ratings(db, user_id)
             picked = np.array([position.get(int(i), -1) for i in items])
             ok = picked >= 0
             profile = user_profile(base[0][picked[ok]], profile_weights(ratings)[ok])
@@ -179,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     for n in [int(s) for s in args.sizes.split(",")]:
         log(f"scale: {n:,} movies")
         catalogue = synth_catalogue(base, n)
-        result = one_size(catalogue, np.asarray(profiles, np.float32), users, svd.global_mean)
+        vectors = np.asarray(profiles, np.float32)
+        pairs = list(zip(vectors, users, strict=True))
+        result = one_size(catalogue, vectors, pairs, svd.global_mean)
         figures["sizes"][str(n)] = result
         log(f"scale {n:,}: {result}")
         del catalogue

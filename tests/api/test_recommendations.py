@@ -84,7 +84,7 @@ def test_save_load_round_trip(tmp_path):
 def test_rated_movies_never_recommended(loaded, method):
     with SessionLocal() as db:
         recs = MovieRecommender(db, loaded).recommend(1, 20, method)
-        from backend.ml.data import user_ratings
+        from backend.services.model_data import user_ratings
 
         rated = set(user_ratings(db, 1)[0].tolist())
     assert recs, method
@@ -223,7 +223,7 @@ def test_reasons_name_the_top_collaborative_contributor(loaded):
     """ "Because you rated X" names the liked movie with the largest EASE weight towards the pick;
     "Similar story to" only appears with embeddings; predicted stars are on the rating scale."""
     with SessionLocal() as db:
-        from backend.ml.data import user_ratings
+        from backend.services.model_data import user_ratings
 
         rated, ratings = user_ratings(db, 3)
         hybrid = loaded.context(db)

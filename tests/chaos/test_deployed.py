@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from backend.config import PROJECT_ROOT
 from backend.database import make_engine
-from backend.devserver import DevServer, free_port, run_cli
+from backend.devserver import DevServer, free_port, run_cli, start_cli
 from tests.helpers import server_env, write_catalogue
 
 PASSWORD = "chaos-password-1"
@@ -94,18 +94,7 @@ class Deployment:
 
 def _start_api(env: dict[str, str], log_path: Path) -> DevServer:
     """`backend.cli api` as the container runs it: uvicorn, 2 workers, limits from Settings."""
-    port = free_port()
-    env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "api"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return DevServer(f"http://127.0.0.1:{port}", process, log_path)
+    return start_cli("api", {**env, "WEB_CONCURRENCY": "2"}, log_path, free_port())
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,12 @@ slow clients, and forwarded addresses that are not believed unless from a truste
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
-from backend.config import PROJECT_ROOT
-from backend.devserver import DevServer, free_port, run_cli
+from backend.devserver import free_port, run_cli, start_cli
 from tests.helpers import server_env
 
 READ_TIMEOUT = 2
@@ -35,16 +32,7 @@ def server(tmp_path_factory):
         web_concurrency="1",
     )
     run_cli(["migrate"], env)
-    with (root / "api.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "api"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    dev = DevServer(f"http://127.0.0.1:{port}", process, root / "api.log")
+    dev = start_cli("api", env, root / "api.log", port)
     try:
         dev.wait("/health", timeout=120)
         yield dev, port

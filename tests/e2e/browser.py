@@ -138,10 +138,12 @@ def wait_for_index(server: Server, token: str) -> dict:
 # Browser
 
 
-def make_driver(profile_dir: Path, size: tuple[int, int] = DESKTOP) -> WebDriver:
+def make_driver(
+    profile_dir: Path, size: tuple[int, int] = DESKTOP, extra_args: tuple[str, ...] = ()
+) -> WebDriver:
     options = Options()
     options.binary_location = str(CHROMIUM)
-    for arg in CHROME_ARGS:
+    for arg in (*CHROME_ARGS, *extra_args):
         options.add_argument(arg)
     options.add_argument(f"--user-data-dir={profile_dir}")
     options.add_argument(f"--window-size={size[0]},{size[1]}")
@@ -200,7 +202,12 @@ def recommendation_ids(drv: WebDriver, column_id: str) -> list[int]:
         assert column_state(drv, cid) == "loaded", drv.find_element(By.ID, cid).text
     page_text = drv.find_element(By.TAG_NAME, "main").text
     assert "undefined" not in page_text and "null" not in page_text, page_text
-    items = drv.find_elements(By.CSS_SELECTOR, f"#{column_id} .rec-item")
+    return movie_ids(drv, f"#{column_id} .rec-item")
+
+
+def movie_ids(drv: WebDriver, selector: str) -> list[int]:
+    """The `data-movie-id` of every element `selector` matches, in page order."""
+    items = drv.find_elements(By.CSS_SELECTOR, selector)
     return [int(item.get_attribute("data-movie-id")) for item in items]
 
 

@@ -5,7 +5,8 @@ same name with -phone), rates through onboarding as a newcomer would, and captur
 recommendations, my ratings, a movie page and the status page at desktop (1280 px) and phone
 (375 px) widths:
 
-    .venv/bin/python tests/e2e/browser_screenshots.py --base-url http://127.0.0.1:8000 \\
+    PYTHONPATH=. .venv/bin/python -m tests.e2e.browser_screenshots \\
+        --base-url http://127.0.0.1:8000 \\
         --username newcomer --password 'secret-password'
 
 writes docs/screenshots/NAME.png and NAME-phone.png. The docs' shots use a catalogue imported
@@ -21,39 +22,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.e2e.browser import make_driver, movie_ids
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 TIMEOUT_S = 60
-
-
-def make_driver(profile_dir: str, width: int, height: int) -> WebDriver:
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ):
-        options.add_argument(arg)
-    options.add_argument(f"--user-data-dir={profile_dir}")
-    options.add_argument(f"--window-size={width},{height}")
-    return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
 
 
 def full_page_png(
@@ -153,7 +130,7 @@ def take_screenshots(
     base_url = base_url.rstrip("/")
     shots: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="movierec-shots-") as profile:
-        drv = make_driver(profile, width, height)
+        drv = make_driver(Path(profile), (width, height), extra_args=("--hide-scrollbars",))
         if mobile:
             drv.execute_cdp_cmd(
                 "Emulation.setDeviceMetricsOverride",
@@ -174,10 +151,7 @@ def take_screenshots(
             drv.find_element(By.ID, "onboarding-done").click()
             wait_for_recommendations(drv, wait)
             shot("recommendations")
-            first = [
-                int(item.get_attribute("data-movie-id"))
-                for item in drv.find_elements(By.CSS_SELECTOR, "#rec-hybrid .rec-item")[:1]
-            ]
+            first = movie_ids(drv, "#rec-hybrid .rec-item")[:1]
 
             drv.execute_script("location.hash = '#/my-ratings'")
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#my-ratings-list .myrating"))

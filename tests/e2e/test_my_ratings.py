@@ -10,6 +10,7 @@ from tests.e2e.browser import (
     api_get,
     api_rate,
     horizontal_overflow,
+    movie_ids,
     needs_chromium,
     phone_width,
     sign_in_as,
@@ -20,18 +21,16 @@ from tests.e2e.browser import (
 pytestmark = needs_chromium
 
 
+ROWS = "#my-ratings-list .myrating"
+
+
 def rows(drv):
-    return drv.find_elements(By.CSS_SELECTOR, "#my-ratings-list .myrating")
-
-
-def row_ids(drv) -> list[int]:
-    return [int(r.get_attribute("data-movie-id")) for r in rows(drv)]
+    return drv.find_elements(By.CSS_SELECTOR, ROWS)
 
 
 def test_my_ratings_sort_edit_and_remove(server, driver, account, console):
-    drv = driver
-    username, token = account
-    sign_in_as(drv, server, username, token, "#/my-ratings")
+    drv, token = driver, account[1]
+    sign_in_as(drv, server, *account, "#/my-ratings")
     wait(drv).until(
         EC.text_to_be_present_in_element((By.ID, "my-ratings-summary"), "not rated any")
     )
@@ -39,16 +38,16 @@ def test_my_ratings_sort_edit_and_remove(server, driver, account, console):
         api_rate(server, token, movie_id, value)
     drv.refresh()
     wait(drv).until(lambda d: len(rows(d)) == 3)
-    assert row_ids(drv) == [14, 9, 4]  # newest first
+    assert movie_ids(drv, ROWS) == [14, 9, 4]  # newest first
     assert "3 ratings" in drv.find_element(By.ID, "my-ratings-summary").text
     posters = [r.find_element(By.TAG_NAME, "img").get_attribute("src") for r in rows(drv)]
     assert posters[0].endswith("/movies/14/poster")
 
     Select(drv.find_element(By.ID, "my-ratings-sort")).select_by_value("rating_desc")
     wait(drv).until(EC.url_contains("sort=rating_desc"))
-    wait(drv).until(lambda d: row_ids(d) == [9, 4, 14])
+    wait(drv).until(lambda d: movie_ids(d, ROWS) == [9, 4, 14])
     Select(drv.find_element(By.ID, "my-ratings-sort")).select_by_value("date_asc")
-    wait(drv).until(lambda d: row_ids(d) == [4, 9, 14])
+    wait(drv).until(lambda d: movie_ids(d, ROWS) == [4, 9, 14])
 
     # Edit in place: the lowest rating becomes four stars.
     row = next(r for r in rows(drv) if r.get_attribute("data-movie-id") == "14")

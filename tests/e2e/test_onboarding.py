@@ -9,6 +9,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from tests.e2e.browser import (
     api_get,
     horizontal_overflow,
+    movie_ids,
     needs_chromium,
     phone_width,
     recommendation_ids,
@@ -20,20 +21,18 @@ from tests.e2e.browser import (
 pytestmark = needs_chromium
 
 
+CARDS = "#onboarding-grid .onboard-card"
+
+
 def cards(drv):
-    return drv.find_elements(By.CSS_SELECTOR, "#onboarding-grid .onboard-card")
-
-
-def card_ids(drv) -> list[int]:
-    return [int(c.get_attribute("data-movie-id")) for c in cards(drv)]
+    return drv.find_elements(By.CSS_SELECTOR, CARDS)
 
 
 def test_onboarding_rate_skip_and_go_to_recommendations(server, driver, account, console):
-    drv = driver
-    username, token = account
-    sign_in_as(drv, server, username, token, "#/welcome")
+    drv, token = driver, account[1]
+    sign_in_as(drv, server, *account, "#/welcome")
     wait(drv).until(lambda d: len(cards(d)) >= 30)
-    shown = card_ids(drv)
+    shown = movie_ids(drv, CARDS)
     # The same movies the API picks for this user, each with a poster.
     assert shown == [m["id"] for m in api_get(server, token, "/movies/onboarding")]
     first = cards(drv)[0]
@@ -71,12 +70,12 @@ def test_onboarding_rate_skip_and_go_to_recommendations(server, driver, account,
     visible(drv, "#my-ratings-list .myrating")
     drv.find_element(By.LINK_TEXT, "Rate more movies").click()
     wait(drv).until(lambda d: len(cards(d)) >= 20)
-    assert not set(shown[:7]) & set(card_ids(drv))
+    assert not set(shown[:7]) & set(movie_ids(drv, CARDS))
     # "Show more movies" adds other movies.
-    before = set(card_ids(drv))
+    before = set(movie_ids(drv, CARDS))
     visible(drv, "#onboarding-more").click()
     wait(drv).until(lambda d: len(cards(d)) > len(before))
-    assert len(set(card_ids(drv))) == len(cards(drv))
+    assert len(set(movie_ids(drv, CARDS))) == len(cards(drv))
     console.drain()
     assert not console.severe(), console.severe()
 

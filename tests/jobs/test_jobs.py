@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from backend.database import SessionLocal
+from backend.devserver import start_cli
 from backend.jobs.locks import JobBusy, exclusive, job_lock
 from backend.jobs.tasks import rebuild_index_job
 from backend.ml.recommender import MovieRecommender
@@ -128,17 +129,9 @@ def test_two_workers_share_one_build_and_pick_up_new_versions(tmp_path):
     ):
         subprocess.run(run + args, env=env, cwd=ROOT, check=True, capture_output=True)
     port = free_port()
-    env["PORT"] = str(port)
     log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        # What `make run` starts: the API with 2 workers and the job worker.
-        server = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "run"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    # What `make run` starts: the API with 2 workers and the job worker.
+    server = start_cli("run", env, log_path, port)
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=10) as client:
@@ -195,5 +188,4 @@ def test_two_workers_share_one_build_and_pick_up_new_versions(tmp_path):
             assert len(seen) == 2 and not set(seen.values()) & before, seen
             assert len(set(seen.values())) == 1
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()

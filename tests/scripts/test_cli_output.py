@@ -10,7 +10,7 @@ from pathlib import Path
 
 from backend.cli import build_parser
 from backend.devserver import clean_env
-from tests.helpers import write_catalogue
+from tests.helpers import server_env, write_catalogue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,16 +50,7 @@ def test_setup_embeddings_help_is_not_cut_short():
 
 def test_setup_embeddings_shows_steps_real_counts_and_one_summary(tmp_path):
     catalogue = write_catalogue(tmp_path / "catalogue")
-    env = clean_env(
-        database_url=f"sqlite:///{tmp_path / 'app.db'}",
-        data_dir=str(tmp_path / "data"),
-        env="test",
-        image_random_weights="true",
-        image_weights_download="false",
-        embedding_device="cpu",
-        svd_n_factors="10",
-        svd_n_epochs="5",
-    )
+    env = server_env(tmp_path, svd_n_factors="10", svd_n_epochs="5")
     args = ["--movielens", str(catalogue), "--metadata", str(catalogue / "metadata.csv")]
     first = run_setup(args, env)
     assert first.returncode == 0, first.stderr[-3000:]

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from backend.models import Movie, Rating, User
 from backend.services.importer import ML100K_GENRES, ImportFormatError, import_movielens
 from backend.services.users import authenticate
 from tests.helpers import write_catalogue
+
+Mutation = Callable[[Path], tuple[str, int]]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -306,25 +309,40 @@ def test_ml100k_import(db, tmp_path):
 
 
 # --- malformed input -------------------------------------------------------------------------
+def _csv_edit(name: str, filename: str, line: int, column: str, value: str) -> Mutation:
+    """A case that sets `column` on `line` of `filename` (the case's id is `name`)."""
+
+    def mutate(d: Path) -> tuple[str, int]:
+        edit_csv(d / filename, line, column, value)
+        return filename, line
+
+    mutate.__name__ = name
+    return mutate
+
+
+def _u_data_line(name: str, text: str) -> Mutation:
+    """A case that appends `text` to ml-100k's five-line u.data, so line 6 is at fault."""
+
+    def mutate(d: Path) -> tuple[str, int]:
+        with (d / "u.data").open("a") as handle:
+            handle.write(text + "\n")
+        return "u.data", 6
+
+    mutate.__name__ = name
+    return mutate
+
+
+def _edit_line(path: Path, line: int, change: Callable[[str], str]) -> None:
+    """Rewrite line `line` (from 1) of a Latin-1 text file."""
+    lines = path.read_bytes().decode("latin-1").splitlines()
+    lines[line - 1] = change(lines[line - 1])
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+
+
 def _bad_rating(d: Path) -> tuple[str, int]:
     line = len(read_rows(d / "ratings.csv")) + 1  # the last line: everything before is fine
     edit_csv(d / "ratings.csv", line, "rating", "7")
     return "ratings.csv", line
-
-
-def _half_step_rating(d: Path) -> tuple[str, int]:
-    edit_csv(d / "ratings.csv", 5, "rating", "3.3")
-    return "ratings.csv", 5
-
-
-def _non_numeric_movie_id(d: Path) -> tuple[str, int]:
-    edit_csv(d / "movies.csv", 9, "movieId", "eight")
-    return "movies.csv", 9
-
-
-def _non_numeric_user_id(d: Path) -> tuple[str, int]:
-    edit_csv(d / "ratings.csv", 12, "userId", "u12")
-    return "ratings.csv", 12
 
 
 def _missing_column(d: Path) -> tuple[str, int]:
@@ -342,63 +360,35 @@ def _unknown_movie(d: Path) -> tuple[str, int]:
     return "ratings.csv", line
 
 
-def _empty_title(d: Path) -> tuple[str, int]:
-    edit_csv(d / "movies.csv", 4, "title", "   ")
-    return "movies.csv", 4
-
-
-def _bad_links(d: Path) -> tuple[str, int]:
-    edit_csv(d / "links.csv", 3, "tmdbId", "n/a")
-    return "links.csv", 3
-
-
-def _ml100k_field_count(d: Path) -> tuple[str, int]:
-    with (d / "u.data").open("a") as handle:
-        handle.write("4\t1\t3\n")
-    return "u.data", 6
-
-
 def _ml100k_bad_rating(d: Path) -> tuple[str, int]:
-    text = (d / "u.data").read_text().splitlines()
-    text[2] = "2\t1\t7\t881250951"
-    (d / "u.data").write_text("\n".join(text) + "\n")
+    _edit_line(d / "u.data", 3, lambda _: "2\t1\t7\t881250951")
     return "u.data", 3
 
 
-def _ml100k_unknown_item(d: Path) -> tuple[str, int]:
-    with (d / "u.data").open("a") as handle:
-        handle.write("4\t99\t3\t881250999\n")
-    return "u.data", 6
-
-
 def _ml100k_bad_item_id(d: Path) -> tuple[str, int]:
-    lines = (d / "u.item").read_bytes().decode("latin-1").splitlines()
-    lines[1] = "two" + lines[1][1:]
-    (d / "u.item").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    _edit_line(d / "u.item", 2, lambda text: "two" + text[1:])
     return "u.item", 2
 
 
 def _ml100k_item_fields(d: Path) -> tuple[str, int]:
-    lines = (d / "u.item").read_bytes().decode("latin-1").splitlines()
-    lines[3] = lines[3].rsplit("|", 1)[0]
-    (d / "u.item").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    _edit_line(d / "u.item", 4, lambda text: text.rsplit("|", 1)[0])
     return "u.item", 4
 
 
 LATEST_CASES = [
     _bad_rating,
-    _half_step_rating,
-    _non_numeric_movie_id,
-    _non_numeric_user_id,
+    _csv_edit("_half_step_rating", "ratings.csv", 5, "rating", "3.3"),
+    _csv_edit("_non_numeric_movie_id", "movies.csv", 9, "movieId", "eight"),
+    _csv_edit("_non_numeric_user_id", "ratings.csv", 12, "userId", "u12"),
     _missing_column,
     _unknown_movie,
-    _empty_title,
-    _bad_links,
+    _csv_edit("_empty_title", "movies.csv", 4, "title", "   "),
+    _csv_edit("_bad_links", "links.csv", 3, "tmdbId", "n/a"),
 ]
 ML100K_CASES = [
-    _ml100k_field_count,
+    _u_data_line("_ml100k_field_count", "4\t1\t3"),
     _ml100k_bad_rating,
-    _ml100k_unknown_item,
+    _u_data_line("_ml100k_unknown_item", "4\t99\t3\t881250999"),
     _ml100k_bad_item_id,
     _ml100k_item_fields,
 ]
@@ -467,21 +457,6 @@ def test_not_a_movielens_directory(db, tmp_path):
 
 # Known importer bugs: each should be an ImportFormatError naming file and line, with the
 # database unchanged. The reasons say what happens instead.
-def _inf_movie_id(d: Path) -> tuple[str, int]:
-    edit_csv(d / "movies.csv", 3, "movieId", "inf")
-    return "movies.csv", 3
-
-
-def _huge_timestamp(d: Path) -> tuple[str, int]:
-    edit_csv(d / "ratings.csv", 4, "timestamp", "99999999999999")
-    return "ratings.csv", 4
-
-
-def _huge_user_id(d: Path) -> tuple[str, int]:
-    edit_csv(d / "ratings.csv", 4, "userId", "99999999999999999999")
-    return "ratings.csv", 4
-
-
 def _duplicate_movie_id(d: Path) -> tuple[str, int]:
     line = len(read_rows(d / "movies.csv")) + 2
     first = read_rows(d / "movies.csv")[0]["movieId"]
@@ -497,7 +472,13 @@ def _fractional_movie_id(d: Path) -> tuple[str, int]:
 
 @pytest.mark.parametrize(
     "mutate",
-    [_inf_movie_id, _huge_timestamp, _huge_user_id, _duplicate_movie_id, _fractional_movie_id],
+    [
+        _csv_edit("_inf_movie_id", "movies.csv", 3, "movieId", "inf"),
+        _csv_edit("_huge_timestamp", "ratings.csv", 4, "timestamp", "99999999999999"),
+        _csv_edit("_huge_user_id", "ratings.csv", 4, "userId", "99999999999999999999"),
+        _duplicate_movie_id,
+        _fractional_movie_id,
+    ],
     ids=lambda f: f.__name__.strip("_"),
 )
 def test_more_malformed_values_are_rejected_with_file_and_line(db, tmp_path, populated, mutate):

@@ -1,4 +1,5 @@
-"""Read the arrays the models need from the database (the database is the source of truth)."""
+"""Read the arrays the models need from the database (the repository adapter under the core:
+the database is the source of truth; backend.ml itself never reads it)."""
 
 from __future__ import annotations
 
