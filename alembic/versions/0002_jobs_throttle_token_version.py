@@ -5,16 +5,12 @@ Revises: 0001
 Create Date: 2026-12-01 15:15:00
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 
 from alembic import op
 
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 ACTIVE = sa.text("status IN ('queued', 'running')")
 

@@ -5,14 +5,10 @@ Revises: 0003
 Create Date: 2026-12-01 18:05:00
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
 revision: str = "0004"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from backend.ml.base import Recommender, UserHistory
 from backend.ml.blender import BlendWeights, feature_matrix, standardise
+from backend.ml.cold_blend import ColdUserBlends
 from backend.ml.content import ContentModel, score_together
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import ItemItemModel
@@ -49,6 +50,8 @@ class HybridRecommender(Recommender):
     blend_with_content: BlendWeights
     blend_without_content: BlendWeights
     meta: dict = field(default_factory=dict)
+    # Blends for users with few ratings (backend.ml.cold_blend); None: the warm blend for all.
+    cold_users: ColdUserBlends | None = None
 
     name = "hybrid"
 
@@ -118,12 +121,15 @@ class HybridRecommender(Recommender):
             out.update(score_together(self._content, user))
         return out
 
-    def weights(self, use_content: bool) -> BlendWeights:
-        return (
-            self.blend_with_content
-            if use_content and self.has_text
-            else (self.blend_without_content)
-        )
+    def weights(self, use_content: bool, n_ratings: int | None = None) -> BlendWeights:
+        """The blend for a user with `n_ratings` ratings: a cold-user blend below
+        cold_blend.WARM_FROM ratings (when trained), the warm blend otherwise."""
+        use_content = use_content and self.has_text
+        if self.cold_users is not None and n_ratings is not None:
+            picked = self.cold_users.pick(n_ratings, use_content)
+            if picked is not None:
+                return picked
+        return self.blend_with_content if use_content else self.blend_without_content
 
     def features(self, signals: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
         """Per-user standardised signals; collaborative ones shrunk by the movie's support."""
@@ -139,7 +145,7 @@ class HybridRecommender(Recommender):
     ) -> tuple[np.ndarray, BlendWeights]:
         """The blend's feature matrix for this user and the weights that score it; `score` and
         `explain` share it, so a request computes every signal once."""
-        weights = self.weights(use_content)
+        weights = self.weights(use_content, len(user))
         return self.features(self.signals(user, use_content), weights.names), weights
 
     def score(self, user: UserHistory, use_content: bool = True) -> np.ndarray:  # type: ignore[override]
@@ -173,14 +179,15 @@ class HybridRecommender(Recommender):
         """The signal group that adds most to each picked row's blend score, and its source.
 
         Collaborative reasons name the liked movie (rated >= LIKED_RATING) with the largest EASE
-        weight towards the pick (its top liked contributor); content reasons (embedding mode
-        only) the liked movie with the closest story.
+        weight towards the pick (its top liked contributor) when EASE adds more to the pick than
+        SVD does; where SVD leads there is no single movie to name ("taste"). Content reasons
+        (embedding mode only) name the liked movie with the closest story.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if features is None:
             features, weights = self.blend_features(user, use_content)
         else:
-            weights = self.weights(use_content)
+            weights = self.weights(use_content, len(user))
         feats = features[rows] * weights.weights
         groups = {
             "collaborative": [j for j, n in enumerate(weights.names) if n in COLLABORATIVE],
@@ -196,6 +203,11 @@ class HybridRecommender(Recommender):
         )  # fmt: skip
         winner = np.argmax(totals, axis=1)
         kinds = list(groups)
+        names = list(weights.names)
+        ease_part, svd_part = (
+            feats[:, names.index(n)] if n in names else np.zeros(len(rows))
+            for n in ("item_item", "svd")
+        )
         ease = self._models["item_item"].contributions(user, rows) if len(user) else None
         if ease is not None:
             # Only a movie the user liked is named: a disliked one also carries EASE weight,
@@ -213,7 +225,12 @@ class HybridRecommender(Recommender):
                 out.append(Explanation("new", int(nearest[k]) if use_content else -1))
             elif kind == "content" and nearest[k] >= 0:
                 out.append(Explanation("content", int(nearest[k])))
-            elif kind in ("collaborative", "content") and ease is not None and ease[:, k].max() > 0:
+            elif (
+                kind in ("collaborative", "content")
+                and ease is not None
+                and ease[:, k].max() > 0
+                and (kind == "content" or ease_part[k] >= svd_part[k])
+            ):
                 out.append(Explanation("collaborative", int(np.argmax(ease[:, k]))))
             elif kind == "trending":
                 out.append(Explanation("trending"))
@@ -232,12 +249,15 @@ class HybridRecommender(Recommender):
             "with_content": self.blend_with_content.to_json(),
             "without_content": self.blend_without_content.to_json(),
         }
+        if self.cold_users is not None:
+            blend["cold_users"] = self.cold_users.to_json()
         (directory / "blend.json").write_text(json.dumps(blend, indent=2))
         (directory / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
 
     @classmethod
     def load(cls, directory: Path) -> HybridRecommender:
         blend = json.loads((directory / "blend.json").read_text())
+        cold_users = blend.get("cold_users")
         return cls(
             svd=SVDModel.load(directory),
             items=ItemItemModel.load(directory),
@@ -245,4 +265,5 @@ class HybridRecommender(Recommender):
             blend_with_content=BlendWeights.from_json(blend["with_content"]),
             blend_without_content=BlendWeights.from_json(blend["without_content"]),
             meta=json.loads((directory / "meta.json").read_text()),
+            cold_users=ColdUserBlends.from_json(cold_users) if cold_users else None,
         )

@@ -7,6 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values, by one sort: numpy 2.4's plain `np.unique` takes a hash path
+    that costs 5-20x the CPU on millions of ids (10M ids here: 3.5-18 s against 0.7 s)."""
+    ordered = np.sort(np.asarray(values), kind="quicksort")
+    keep = np.ones(ordered.size, dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
+
+
 @dataclass(frozen=True)
 class Interactions:
     """Parallel arrays of (user id, item id, rating) with raw (database) ids, and optionally
@@ -54,8 +63,8 @@ class Interactions:
 
     @property
     def n_users(self) -> int:
-        return int(np.unique(self.user_ids).size)
+        return int(distinct(self.user_ids).size)
 
     @property
     def n_items(self) -> int:
-        return int(np.unique(self.item_ids).size)
+        return int(distinct(self.item_ids).size)

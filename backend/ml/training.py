@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,12 +21,20 @@ from backend.ml.blender import (
     fit_logistic,
     pool_ndcg,
 )
+from backend.ml.cold_blend import ColdUserBlends, histories_by_time, learn_cold_user_blends
 from backend.ml.hybrid import POPULAR, HybridRecommender
-from backend.ml.interactions import Interactions
+from backend.ml.interactions import Interactions, distinct
 from backend.ml.item_model import ItemItemModel
 from backend.ml.metrics import rmse
 from backend.ml.popularity import PopularityModel
 from backend.ml.scoring import Catalogue, ContentMatrices, top_n
+from backend.ml.size_policy import (
+    SizePlan,
+    SizePolicy,
+    most_recent_per_user,
+    plan_for,
+    sample_users,
+)
 from backend.ml.splits import per_user_split, temporal_split
 from backend.ml.svd import SVDModel, SVDParams, new_version
 
@@ -60,6 +69,24 @@ class TrainParams:
     # Multiples of `item_l2` (the EASE ridge strength) to choose from on the validation split;
     # (1.0,) keeps `item_l2`. Each extra value costs one more item-model fit there.
     item_l2_factors: tuple[float, ...] = (1.0, 2.5)
+    # What switches above which size (backend.ml.size_policy; nothing below a few M ratings).
+    size: SizePolicy = SizePolicy()
+
+
+class StageClock:
+    """Seconds and the process's peak resident memory after each training stage, logged and
+    kept for the model's meta (what grows how with the data: docs/scaling.md)."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, dict[str, float]] = {}
+        self._last = time.perf_counter()
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.stages[stage] = {"seconds": round(now - self._last, 2), "peak_rss_mb": round(peak_mb)}
+        log.info("training stage %s: %.1f s, peak RSS %.0f MB", stage, now - self._last, peak_mb)
+        self._last = now
 
 
 def blas_single_thread() -> contextlib.AbstractContextManager:
@@ -75,11 +102,18 @@ def blas_single_thread() -> contextlib.AbstractContextManager:
     return threadpool_limits(1, "blas")
 
 
-def fit_item_model(data: Interactions, params: TrainParams, l2: float) -> ItemItemModel:
+def fit_svd(data: Interactions, params: TrainParams, plan: SizePlan) -> SVDModel:
+    """SVD on every rating, or above the size policy's cap on each user's most recent ones."""
+    return SVDModel.fit(most_recent_per_user(data, plan.svd_ratings_per_user), params.svd)
+
+
+def fit_item_model(
+    data: Interactions, params: TrainParams, l2: float, plan: SizePlan | None = None
+) -> ItemItemModel:
     return ItemItemModel.fit(
         data,
         l2=l2,
-        max_items=params.item_max_items,
+        max_items=plan.item_max_items if plan is not None else params.item_max_items,
         neighbours=params.item_neighbours,
         min_support=params.item_min_support,
     )
@@ -97,6 +131,7 @@ class _Validation:
     item_l2: float
     item_l2_scores: dict[str, float]
     simulated_cold: np.ndarray  # catalogue positions of movies whose ratings were hidden
+    train_by_time: dict[int, tuple[np.ndarray, np.ndarray]]  # for the cold-user blends
 
 
 def _validation_setup(
@@ -106,13 +141,19 @@ def _validation_setup(
     params: TrainParams,
     rng: np.random.Generator,
     previous: HybridRecommender | None = None,
+    plan: SizePlan | None = None,
+    clock: StageClock | None = None,
 ) -> _Validation:
+    plan = plan or plan_for(data, params.size, params.item_max_items)
+    clock = clock or StageClock()
     served_l2 = previous.meta.get("item_l2") if previous is not None else None
+    n_all = len(data)
+    data = sample_users(data, plan.validation_max_ratings, rng)
     if data.timestamps is not None:
         train_mask, val_mask = temporal_split(data, params.validation_fraction)
     else:
         train_mask, val_mask = per_user_split(data, params.validation_fraction, rng)
-    items = np.unique(data.item_ids)
+    items = distinct(data.item_ids)
     n_cold = int(len(items) * params.cold_item_fraction)
     cold_items = rng.choice(items, size=n_cold, replace=False) if n_cold else np.zeros(0, int)
     train_mask &= ~np.isin(data.item_ids, cold_items)
@@ -123,16 +164,23 @@ def _validation_setup(
     users = np.array(sorted(set(val_by_user) & set(train_by_user)))
     if len(users) > params.blend_users:
         users = np.sort(rng.choice(users, size=params.blend_users, replace=False))
-    svd = SVDModel.fit(train, params.svd)
+    clock.done("validation_split")
+    svd = fit_svd(train, params, plan)
+    clock.done("validation_svd")
     popularity = PopularityModel.fit(train)
     # The ridge strength scales with the amount of data (the Gram diagonal counts ratings), so a
     # full-data l2 is tried on the smaller validation-training set at its share.
-    share = len(train) / max(len(data), 1)
-    grid = sorted({params.item_l2 * f for f in params.item_l2_factors}) or [params.item_l2]
+    share = len(train) / max(n_all, 1)
+    if plan.item_l2_grid:
+        grid = sorted({params.item_l2 * f for f in params.item_l2_factors}) or [params.item_l2]
+        single_l2 = grid[0]
+    else:  # above the size policy's threshold: the served l2, at the share, no grid
+        grid, single_l2 = [float(served_l2 or params.item_l2)], float(served_l2 or params.item_l2)
+        single_l2 *= share
     scores: dict[str, float] = {}
     best = None
     for l2 in grid:
-        model = fit_item_model(train, params, l2 * share if len(grid) > 1 else l2)
+        model = fit_item_model(train, params, l2 * share if len(grid) > 1 else single_l2, plan)
         hybrid = HybridRecommender(
             svd, model, popularity,
             BlendWeights.default(WARM_SIGNALS), BlendWeights.default(WARM_SIGNALS),
@@ -148,6 +196,7 @@ def _validation_setup(
             best = (l2, hybrid, sticky)
         else:
             best = (l2, hybrid, 0.0)
+    clock.done("validation_item_model")
     holdout = val.subset(np.isin(val.item_ids, svd.item_ids))
     svd_rmse = None
     if len(holdout):
@@ -156,7 +205,7 @@ def _validation_setup(
     cold_pos = catalogue.positions(cold_items)
     return _Validation(
         best[1], train_by_user, val_by_user, users, svd_rmse, best[0], scores,
-        np.sort(cold_pos[cold_pos >= 0]),
+        np.sort(cold_pos[cold_pos >= 0]), histories_by_time(train),
     )  # fmt: skip
 
 
@@ -181,7 +230,9 @@ def learn_blend_weights(
     content: ContentMatrices | None,
     params: TrainParams,
     previous: HybridRecommender | None = None,
-) -> tuple[BlendWeights, BlendWeights, float | None]:
+    plan: SizePlan | None = None,
+    clock: StageClock | None = None,
+) -> tuple[BlendWeights, BlendWeights, float | None, ColdUserBlends]:
     """Fit the blend on a validation split of `data` (which must be training data only).
 
     Held-out watched movies are told from sampled unwatched ones by a logistic regression; with
@@ -189,14 +240,18 @@ def learn_blend_weights(
     validation NDCG@k of each user's top-k among the movies they have not rated (warm weights
     over warm movies, cold weights over the cold movies alone). A share of movies loses all its
     training ratings so the cold-movie weights are learned too.
-    Returns (weights with content, weights without content, held-out SVD RMSE); the metrics of
+    Returns (weights with content, weights without content, held-out SVD RMSE, the cold-user
+    blends of backend.ml.cold_blend); the metrics of
     each carry the validation NDCG before and after the ascent and the chosen EASE l2. With a
     `previous` model its weights and l2 stay unless new ones beat them by KEEP_MARGIN.
     """
     rng = np.random.default_rng(params.seed)
-    v = _validation_setup(data, catalogue, content, params, rng, previous)
+    clock = clock or StageClock()
+    v = _validation_setup(data, catalogue, content, params, rng, previous, plan, clock)
     with blas_single_thread():
-        return _learn_from_validation(v, catalogue, params, rng, previous)
+        learned = _learn_from_validation(v, catalogue, params, rng, previous)
+    clock.done("blend_learning")
+    return learned
 
 
 def _learn_from_validation(
@@ -205,7 +260,7 @@ def _learn_from_validation(
     params: TrainParams,
     rng: np.random.Generator,
     previous: HybridRecommender | None = None,
-) -> tuple[BlendWeights, BlendWeights, float | None]:
+) -> tuple[BlendWeights, BlendWeights, float | None, ColdUserBlends]:
     hybrid = v.model
     signals_available = ["svd", "item_item", "popularity", "trending", "metadata_popularity"]
     signals_available += [name for name in CONTENT_SIGNALS if name in hybrid._content]
@@ -214,7 +269,7 @@ def _learn_from_validation(
 
     rows_full, rows_base, labels, weights = [], [], [], []
     n_items = len(catalogue.item_ids)
-    kept_users = []
+    kept_users, targets = [], {}
     for user in v.users:
         history = hybrid.user(int(user), *v.train_by_user[int(user)])
         signals = hybrid.signals(history, use_content=hybrid.has_text)
@@ -223,6 +278,7 @@ def _learn_from_validation(
         if positives.size == 0:
             continue
         kept_users.append(int(user))
+        targets[int(user)] = positives
         excluded = np.zeros(n_items, dtype=bool)
         excluded[history.rows[history.rows >= 0]] = True
         excluded[positives] = True
@@ -283,7 +339,12 @@ def _learn_from_validation(
         dict(zip(out[0].names, np.round(out[0].weights, 3).tolist(), strict=True)),
         {k: val for k, val in out[0].metrics.items() if k.startswith("validation_ndcg")},
     )
-    return out[0], out[1], v.svd_rmse
+    cold_users = learn_cold_user_blends(
+        hybrid, v.train_by_time, targets, kept_users, (out[0], out[1]), params, rng,
+        previous.cold_users if previous is not None else None,
+    )  # fmt: skip
+    log.info("cold-user blends learned at history lengths %s", cold_users.lengths)
+    return out[0], out[1], v.svd_rmse, cold_users
 
 
 def _ndcg_refine(
@@ -378,10 +439,12 @@ def train_hybrid(
     """
     params = params or TrainParams()
     started = time.perf_counter()
+    clock = StageClock()
+    plan = plan_for(data, params.size, params.item_max_items)
     item_l2 = params.item_l2
     try:
-        with_content, without_content, holdout_rmse = learn_blend_weights(
-            data, catalogue, content, params, previous
+        with_content, without_content, holdout_rmse, cold_users = learn_blend_weights(
+            data, catalogue, content, params, previous, plan, clock
         )
         item_l2 = float(with_content.metrics.get("item_l2", item_l2))
     except ValueError as exc:
@@ -390,9 +453,12 @@ def train_hybrid(
         without_content = BlendWeights.default(
             [s for s in WARM_SIGNALS if s not in CONTENT_SIGNALS]
         )
-        holdout_rmse = None
-    svd = SVDModel.fit(data, params.svd)
-    items = fit_item_model(data, params, item_l2)
+        holdout_rmse, cold_users = None, None
+    svd = fit_svd(data, params, plan)
+    clock.done("svd")
+    items = fit_item_model(data, params, item_l2, plan)
+    clock.done("item_model")
+    popularity = PopularityModel.fit(data)
     meta = {
         "version": new_version(),
         "trained_at": datetime.now(UTC).isoformat(),
@@ -404,9 +470,11 @@ def train_hybrid(
         "content_version": content.version if content else None,
         "svd_params": params.svd.__dict__,
         "item_l2": item_l2,
+        "size_policy": plan.as_meta(),
+        "train_stages": clock.stages,
     }
     svd.meta.update({"version": meta["version"], "holdout_rmse": holdout_rmse})
     hybrid = HybridRecommender(
-        svd, items, PopularityModel.fit(data), with_content, without_content, meta
+        svd, items, popularity, with_content, without_content, meta, cold_users
     )
     return hybrid.bind(catalogue, content)

@@ -1,16 +1,19 @@
-"""Full retrain on synthetic data shaped like MovieLens-25M: time and peak memory.
+"""Full retrain on synthetic data shaped like MovieLens-25M: time, peak memory, serving latency.
 
 MovieLens-25M has 162,541 users, 59,047 movies and 25,000,095 ratings; item popularity is long
 tailed (a few thousand movies carry most ratings) and so is user activity (at least 20 ratings
 each). The generator reproduces those shapes from a low-rank taste model, with timestamps, and
-the training is the service's own (`train_hybrid` with the service's settings), run in a child
-process so its peak resident memory is measured alone. `--scale 0.1` is the quick prototype.
+the training is the service's own (`train_hybrid` with the service's settings, so its size
+policy), run in a child process so its peak resident memory is measured alone. Then the trained
+hybrid is timed through `HybridRecommender.rank`, and implicit's ALS peer is fitted last (skip it
+with `--no-peer`). `--scale 0.1` is the quick run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import subprocess
 import sys
@@ -21,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.benchmarks.common import ROOT, log, peak_rss_mb, save_section
+from backend.ml.interactions import Interactions, distinct
+from scripts.benchmarks.common import ROOT, load_avg, log, peak_rss_mb, save_section, stats_ms
 
 ML25M = {"users": 162_541, "items": 59_047, "ratings": 25_000_095}
 FACTORS = 8
@@ -30,7 +34,6 @@ OVERDRAW = 1.8
 
 def synthetic_ratings(scale: float, seed: int = 0):  # noqa: ANN201
     """(user ids, item ids, ratings, timestamps), about `scale` x MovieLens-25M."""
-    from backend.ml.interactions import Interactions
 
     rng = np.random.default_rng(seed)
     n_users, n_items = int(ML25M["users"] * scale), int(ML25M["items"] * scale)
@@ -46,9 +49,9 @@ def synthetic_ratings(scale: float, seed: int = 0):  # noqa: ANN201
     draws = np.ceil(counts * OVERDRAW).astype(np.int64)
     users = np.repeat(np.arange(n_users, dtype=np.int64), draws)
     items = rng.choice(n_items, size=users.size, p=popularity).astype(np.int64)
-    key = np.unique(users * n_items + items)
+    key = distinct(users * n_items + items)
     users, items = key // n_items, key % n_items
-    rank = np.arange(users.size) - np.searchsorted(users, users)
+    rank = np.arange(users.size) - np.searchsorted(users, np.arange(n_users))[users]
     keep = rank < counts[users]
     users, items = users[keep], items[keep]
     taste_u = rng.normal(0, 0.45, (n_users, FACTORS)).astype(np.float32)
@@ -68,24 +71,23 @@ def _emit(stage: str, **figures: object) -> None:
     print(json.dumps({"stage": stage, **figures}), flush=True)
 
 
-def child(scale: float) -> None:
-    """Generate, fit the ALS peer, then train as the service does; one JSON line per stage."""
-    import scipy.sparse as sp
-    from implicit.als import AlternatingLeastSquares
-
+def child(scale: float, peer: bool, serving_users: int, save_dir: str | None) -> None:
+    """Generate, train as the service does, time serving, then fit the ALS peer; one JSON
+    line per stage (a run stopped by the time limit keeps the stages it finished)."""
     from backend.config import Settings
     from backend.ml.scoring import Catalogue
     from backend.ml.training import train_hybrid
     from backend.services.recommender_runtime import RecommenderRuntime
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     data = synthetic_ratings(scale)
-    item_ids = np.unique(data.item_ids)
+    item_ids = distinct(data.item_ids)
     counts = np.sort(np.bincount(data.item_ids)[item_ids])[::-1]
     _emit(
         "generated",
         seconds=round(time.perf_counter() - started, 1),
-        users=int(np.unique(data.user_ids).size),
+        cpu_seconds=round(time.process_time() - cpu, 1),
+        users=data.n_users,
         movies=int(item_ids.size),
         ratings=len(data),
         share_of_ratings_on_top_10pct_movies=round(
@@ -93,28 +95,73 @@ def child(scale: float) -> None:
         ),
         peak_rss_mb=peak_rss_mb(),
     )
-    # The peer a catalogue this size switches to: implicit's ALS on the same ratings
-    # (conjugate gradient, no dense item-item inverse).
-    matrix = sp.csr_matrix((data.ratings.astype(np.float32), (data.user_ids, data.item_ids)))
-    started = time.perf_counter()
-    AlternatingLeastSquares(factors=64, iterations=15, random_state=0).fit(matrix, False)
-    _emit("als", seconds=round(time.perf_counter() - started, 1), peak_rss_mb=peak_rss_mb())
-    del matrix
     votes = np.bincount(data.item_ids)[item_ids].astype(np.float64)
     catalogue = Catalogue(item_ids, votes, version="synthetic")
     with tempfile.TemporaryDirectory() as tmp:
         params = RecommenderRuntime(Settings(data_dir=Path(tmp))).train_params()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     model = train_hybrid(data, catalogue, None, params)
     _emit(
         "service_training",
         seconds=round(time.perf_counter() - started, 1),
+        cpu_seconds=round(time.process_time() - cpu, 1),
         peak_rss_mb=peak_rss_mb(),
-        item_model_max_items=params.item_max_items,
+        size_policy=model.meta["size_policy"],
+        stages=model.meta["train_stages"],
+        item_model_items=len(model.model("item_item").item_ids),
+        item_l2=model.meta["item_l2"],
         svd_factors=params.svd.n_factors,
         svd_epochs=params.svd.n_epochs,
         holdout_rmse=model.meta.get("holdout_rmse"),
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(save_dir or tmp)
+        target.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        model.save(target)
+        saved = time.perf_counter() - started
+        size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+        _emit("save", seconds=round(saved, 1), bundle_mb=round(size / 2**20, 1))
+    _emit("serving", **serving_latency(model, data, serving_users))
+    del model
+    if peer:
+        _emit("als", **als_peer(data))
+
+
+def serving_latency(model, data, n_users: int, k: int = 10) -> dict:  # noqa: ANN001
+    """HybridRecommender.rank (the served entry point: top-k, the user's rated movies
+    excluded) for random trained users, one BLAS thread as the API runs it."""
+    from backend.ml.training import blas_single_thread
+
+    rng = np.random.default_rng(1)
+    users = rng.choice(distinct(data.user_ids), size=n_users, replace=False)
+    histories = data.subset(np.isin(data.user_ids, users)).by_user()
+    seconds = []
+    with blas_single_thread():
+        for user in users[:20]:  # warm-up, untimed: first calls fill caches and pools
+            model.rank(model.user(int(user), *histories[int(user)]), k)
+        for user in users:
+            items, ratings = histories[int(user)]
+            begin = time.perf_counter()
+            model.rank(model.user(int(user), items, ratings), k)
+            seconds.append(time.perf_counter() - begin)
+    return {
+        **stats_ms(seconds),
+        "ratings_per_user_p50": float(np.median([len(h[0]) for h in histories.values()])),
+        "ratings_per_user_max": int(max(len(h[0]) for h in histories.values())),
+    }
+
+
+def als_peer(data) -> dict:  # noqa: ANN001
+    """The peer a catalogue this size could switch to: implicit's ALS on the same ratings
+    (conjugate gradient, no dense item-item inverse)."""
+    import scipy.sparse as sp
+    from implicit.als import AlternatingLeastSquares
+
+    matrix = sp.csr_matrix((data.ratings.astype(np.float32), (data.user_ids, data.item_ids)))
+    started = time.perf_counter()
+    AlternatingLeastSquares(factors=64, iterations=15, random_state=0).fit(matrix, False)
+    return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb()}
 
 
 def _peak_rss(pid: int) -> float | None:
@@ -138,13 +185,20 @@ def main(argv: list[str] | None = None) -> int:
         help="address-space limit of the child: on a shared machine a MemoryError in the "
         "benchmark beats the kernel's OOM killer choosing someone else's process",
     )
+    parser.add_argument(
+        "--no-peer", action="store_true", help="skip the ALS peer (fitted last, after serving)"
+    )
+    parser.add_argument("--serving-users", type=int, default=500, help="users timed by rank()")
+    parser.add_argument("--save-dir", help="keep the trained bundle there (to inspect it)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
+        # The training's per-stage lines (time, peak memory, size switches) on stderr.
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%X")
         limit = int(args.memory_limit_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         try:
-            child(args.scale)
+            child(args.scale, not args.no_peer, args.serving_users, args.save_dir)
         except MemoryError:
             _emit("out_of_memory", limit_gb=args.memory_limit_gb, peak_rss_mb=peak_rss_mb())
             return 1
@@ -153,7 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     command = [sys.executable, "-m", "scripts.benchmarks.retrain_scale", "--child"]
     process = subprocess.Popen(
-        [*command, "--scale", str(args.scale), "--memory-limit-gb", str(args.memory_limit_gb)],
+        [
+            *command,
+            *("--scale", str(args.scale), "--memory-limit-gb", str(args.memory_limit_gb)),
+            *("--serving-users", str(args.serving_users), *(["--no-peer"] if args.no_peer else [])),
+            *(["--save-dir", args.save_dir] if args.save_dir else []),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -162,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": args.scale,
         "limit_minutes": args.limit_minutes,
         "memory_limit_gb": args.memory_limit_gb,
+        "load_avg_at_start": load_avg(),
     }
     peak = 0.0
     stop = threading.Event()

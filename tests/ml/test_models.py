@@ -113,8 +113,9 @@ def test_hybrid_blend_shrinkage_reasons_and_round_trip(tmp_path):
 
 
 PURE = [
-    "base", "blender", "content", "hybrid", "ids", "interactions", "item_model", "metrics",
-    "popularity", "scoring", "splits", "svd", "training", "evaluation/datasets",
+    "base", "blender", "cold_blend", "content", "hybrid", "ids", "interactions", "item_model",
+    "metrics",
+    "popularity", "scoring", "size_policy", "splits", "svd", "training", "evaluation/datasets",
     "evaluation/experiment", "evaluation/peers", "evaluation/protocols", "evaluation/report",
 ]  # fmt: skip
 FORBIDDEN = ("sqlalchemy", "fastapi", "starlette", "backend.config", "backend.database",

@@ -10,7 +10,12 @@ from backend.schemas.jobs import JobAccepted, JobOut
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
-_CONFLICT = {409: {"description": "A job of this kind is already queued or running"}}
+# Every job request answers 202 with the queued job, or 409 while one of its kind is active.
+_JOB_REQUEST = {
+    "status_code": status.HTTP_202_ACCEPTED,
+    "response_model": JobAccepted,
+    "responses": {409: {"description": "A job of this kind is already queued or running"}},
+}
 
 
 def _accepted(job) -> JobAccepted:  # noqa: ANN001
@@ -22,22 +27,12 @@ def _accepted(job) -> JobAccepted:  # noqa: ANN001
     )
 
 
-@router.post(
-    "/models/svd/retrain",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=JobAccepted,
-    responses=_CONFLICT,
-)
+@router.post("/models/svd/retrain", **_JOB_REQUEST)
 def retrain(user: AdminUser, db: SessionDep) -> JobAccepted:
     return _accepted(queue.enqueue(db, queue.RETRAIN, user.username))
 
 
-@router.post(
-    "/embeddings/rebuild",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=JobAccepted,
-    responses=_CONFLICT,
-)
+@router.post("/embeddings/rebuild", **_JOB_REQUEST)
 def rebuild(user: AdminUser, db: SessionDep) -> JobAccepted:
     return _accepted(queue.enqueue(db, queue.REBUILD_INDEX, user.username))
 

@@ -78,6 +78,11 @@ export async function api(path, { method = 'GET', json, form } = {}) {
   return data;
 }
 
+// The caller's rating of a movie: saved (0.5-5 stars; resolves to the stored rating) or removed.
+export const saveRating = (movieId, rating) =>
+  api(`/movies/${movieId}/rating`, { method: 'PUT', json: { rating } });
+export const deleteRating = (movieId) => api(`/movies/${movieId}/rating`, { method: 'DELETE' });
+
 // Build a query string from an object, leaving out empty values.
 export function query(params) {
   const search = new URLSearchParams();

@@ -1,5 +1,5 @@
 // #/movies/ID: details, your rating, and "More like this".
-import { api } from '../api.js';
+import { api, deleteRating, saveRating } from '../api.js';
 import { el, errorBlock, fmtNumber, loadingBlock, plural, setChildren, starsLabel } from '../dom.js';
 import { movieCard, posterImg } from '../components.js';
 import { recordDetailView } from '../feedback.js';
@@ -37,9 +37,7 @@ function ratingControl(movie) {
   async function save(value) {
     setBusy(true);
     try {
-      const result = await api(`/movies/${movie.id}/rating`, {
-        method: 'PUT', json: { rating: value },
-      });
+      const result = await saveRating(movie.id, value);
       current = Number(result.rating);
       sync();
       showNotice(`Saved: you rated “${movie.title}” ${starsLabel(current)}.`);
@@ -54,7 +52,7 @@ function ratingControl(movie) {
   remove.addEventListener('click', async () => {
     setBusy(true);
     try {
-      await api(`/movies/${movie.id}/rating`, { method: 'DELETE' });
+      await deleteRating(movie.id);
       current = null;
       sync();
       showNotice(`Removed your rating for “${movie.title}”.`);

@@ -1,5 +1,5 @@
 // #/my-ratings?sort=: everything you have rated, with posters; change or remove in place.
-import { api } from '../api.js';
+import { api, deleteRating, saveRating } from '../api.js';
 import { el, errorBlock, fmtDate, loadingBlock, plural, setChildren, starsLabel } from '../dom.js';
 import { posterImg } from '../components.js';
 import { showError, showNotice } from '../messages.js';
@@ -28,9 +28,7 @@ function ratingRow(entry, onRemoved) {
     onPick: async (value) => {
       stars.setBusy(true);
       try {
-        const saved = await api(`/movies/${movie.id}/rating`, {
-          method: 'PUT', json: { rating: value },
-        });
+        const saved = await saveRating(movie.id, value);
         current = Number(saved.rating);
         when.textContent = `Rated ${fmtDate(saved.timestamp, '')}`;
         showNotice(`Saved: you rated “${movie.title}” ${starsLabel(current)}.`);
@@ -55,7 +53,7 @@ function ratingRow(entry, onRemoved) {
   remove.addEventListener('click', async () => {
     remove.disabled = true;
     try {
-      await api(`/movies/${movie.id}/rating`, { method: 'DELETE' });
+      await deleteRating(movie.id);
       row.remove();
       showNotice(`Removed your rating for “${movie.title}”.`);
       onRemoved();

@@ -1,6 +1,6 @@
 // #/welcome: the first-run page. Well-known, varied movies to rate quickly (stars or "haven't
 // seen"), then straight to recommendations. Skippable, and reachable again from "My ratings".
-import { api } from '../api.js';
+import { api, saveRating } from '../api.js';
 import { el, errorBlock, loadingBlock, plural, starsLabel } from '../dom.js';
 import { posterImg } from '../components.js';
 import { showError } from '../messages.js';
@@ -32,9 +32,7 @@ function onboardingCard(movie, { onRated, onUnseen }) {
     onPick: async (value) => {
       stars.setBusy(true);
       try {
-        const saved = await api(`/movies/${movie.id}/rating`, {
-          method: 'PUT', json: { rating: value },
-        });
+        const saved = await saveRating(movie.id, value);
         stars.set(Number(saved.rating));
         status.textContent = `Rated ${starsLabel(Number(saved.rating))}`;
         card.dataset.state = 'rated';
