@@ -58,7 +58,7 @@ install-cpu: $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 
 # Figures go to docs/performance/results.json; `make benchmark-docs` renders docs/performance.md.
-BENCHMARKS ?= http in_process cache_replay text_index retrain_small
+BENCHMARKS ?= http in_process cache_replay text_index first_answer retrain_small
 benchmark:
 	$(BIN)/python scripts/benchmark.py $(BENCHMARKS)
 

@@ -12,12 +12,16 @@ import argparse
 import getpass
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from backend.config import get_settings
+
+# A long step without a progress bar says it is still running this often.
+HEARTBEAT_SECONDS = 10.0
 
 
 def one_line(exc: BaseException) -> str:
@@ -27,15 +31,29 @@ def one_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def step(label: str, number: str = "") -> Iterator[None]:
+def step(label: str, number: str = "", heartbeat: float | None = None) -> Iterator[None]:
     """Announce a step before it starts and say how long it took when it ends.
 
-    Steps go to stdout so that stderr carries only progress bars and, on failure, one error line.
+    With `heartbeat`, a step without a progress bar of its own also says every `heartbeat`
+    seconds that it is still running. Steps go to stdout so that stderr carries only progress
+    bars and, on failure, one error line.
     """
     prefix = f"[{number}] " if number else ""
     print(f"{prefix}{label}...", flush=True)
     started = time.perf_counter()
-    yield
+    done = threading.Event()
+
+    def beat() -> None:
+        while heartbeat and not done.wait(heartbeat):
+            print(f"{prefix}... {time.perf_counter() - started:.0f} s", flush=True)
+
+    ticker = threading.Thread(target=beat, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
     print(f"{prefix}{label}: done in {time.perf_counter() - started:.1f} s", flush=True)
 
 
@@ -111,7 +129,7 @@ def train(_: argparse.Namespace) -> None:
     from backend.services.recommender_runtime import get_runtime
 
     runtime = get_runtime()
-    with step("training SVD, item model and blend (1-2 min on ml-latest-small)"):
+    with step("training SVD, item model and blend", heartbeat=HEARTBEAT_SECONDS):
         bundle = run_locked(runtime, runtime.train, wait_seconds=3600)
     print(
         f"models {bundle.version}: {bundle.meta['n_ratings']} ratings, held-out SVD RMSE "

@@ -68,8 +68,9 @@ class Settings(BaseSettings):
     text_model: str = ""
     # Short batches of similar length pad least: 32 measured faster than 64 on CPU.
     text_batch_size: int = 32
-    # auto: ONNX Runtime on CPU when installed (same vectors as PyTorch, ~1.5x faster);
-    # onnx-int8: int8 weights, ~2.5x faster, slightly different vectors (docs/performance.md).
+    # auto: int8 ONNX Runtime on CPU when installed (per-channel int8 weights: faster, vectors
+    # within ~1% cosine of PyTorch's, docs/performance.md), PyTorch on CUDA; onnx: fp32 ONNX
+    # Runtime (PyTorch's vectors); torch: PyTorch.
     text_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     image_weights: Path | None = None
     image_weights_download: bool = True

@@ -27,6 +27,7 @@ BENCHMARKS = (
     "cache_replay",
     "text_index",
     "retrain_small",
+    "first_answer",
     "retrain_scale",
     "scale_serving",
 )

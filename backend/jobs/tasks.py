@@ -31,26 +31,36 @@ def rebuild_index(runtime: RecommenderRuntime, db: Session, max_movies: int | No
 
 
 def bootstrap(runtime: RecommenderRuntime, db: Session) -> str:
-    """What a fresh service needs: models and an index, each built only when absent.
+    """What a fresh service needs: an index and models, each built only when absent.
 
-    Models come first (the baseline is then served within seconds), the index second, and the
-    blend is relearned once the index exists so its content weights are learned, not defaults.
+    The index comes first and the models are trained once on top of it, so the first model
+    already blends the text signals: one training instead of a baseline one and a relearn once
+    the index lands. Until then the API serves popular movies, marked as a fallback. When the
+    index cannot be built the models are still trained (without text signals) and the job is
+    recorded as failed with the index's error.
     """
     settings = runtime.settings
     runtime.load_from_disk()
     done = []
-    if settings.train_on_startup and runtime.bundle is None:
-        done.append(retrain(runtime, db))
+    index_error: Exception | None = None
     if settings.build_index_on_startup and runtime.index is None:
-        done.append(rebuild_index(runtime, db))
-    bundle, index = runtime.bundle, runtime.index
-    if (
-        settings.train_on_startup
-        and bundle is not None
-        and index is not None
-        and not bundle.meta.get("content_version")
-    ):
+        try:
+            done.append(rebuild_index(runtime, db))
+        except Exception as exc:  # noqa: BLE001 - models are still trained, the error re-raised
+            db.rollback()
+            log.exception("bootstrap: index build failed; training without text signals")
+            index_error = exc
+    bundle = runtime.bundle
+    lacks_content = (
+        bundle is not None and runtime.index is not None and not bundle.meta.get("content_version")
+    )
+    if settings.train_on_startup and (bundle is None or lacks_content):
         done.append(retrain(runtime, db))
+    if index_error is not None:
+        raise RuntimeError(
+            f"index build failed ({type(index_error).__name__}: {index_error}); "
+            + ("; ".join(done) or "nothing else to do")
+        ) from index_error
     return "; ".join(done) or "models and index already present"
 
 

@@ -348,6 +348,9 @@ def build_index(
 
     # --- text --------------------------------------------------------------------------------
     todo_text = np.flatnonzero(~reuse_text)
+    expect = getattr(text_encoder, "expect", None)  # optional: progress for /embeddings/status
+    if expect is not None:
+        expect(int(todo_text.size))
     bar = _progress(todo_text.size, "text embeddings", progress)
     for start in range(0, todo_text.size, TEXT_CHUNK):
         chunk = todo_text[start : start + TEXT_CHUNK]

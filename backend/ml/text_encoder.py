@@ -107,7 +107,8 @@ class TextEncoder:
     `model_name_or_path`: "" (bundled MiniLM package), a local model directory, or a hub name.
     `backend`: "torch", "onnx" (ONNX Runtime, the same vectors faster on CPU) or "onnx-int8"
     (int8 weights: faster again, slightly different vectors, so a different model version);
-    "auto" is ONNX Runtime on CPU when it is installed, else PyTorch.
+    "auto" is int8 ONNX Runtime on CPU when it is installed (its neighbours agree with
+    PyTorch's: scripts/benchmarks/text_index.py), else PyTorch (always on CUDA).
     """
 
     def __init__(
@@ -124,7 +125,7 @@ class TextEncoder:
         self.batch_size = batch_size
         if backend == "auto":
             use_onnx = self.device == "cpu" and text_onnx.onnx_available()
-            backend = "onnx" if use_onnx else "torch"
+            backend = "onnx-int8" if use_onnx else "torch"
         elif backend != "torch" and not text_onnx.onnx_available():
             raise ModelUnavailableError(
                 f"TEXT_BACKEND={backend} needs ONNX Runtime: pip install onnxruntime onnx"
@@ -137,6 +138,8 @@ class TextEncoder:
         self.texts_encoded = 0
         self._progress_path: Path | None = None
         self._progress_base = 0
+        self._progress_total: int | None = None
+        self._progress_started = 0.0
         self._progress_written = 0.0
         self._model: Any = None
         self._lock = threading.Lock()
@@ -297,7 +300,14 @@ class TextEncoder:
             self._progress_path = None
             return
         self._progress_path, self._progress_base = path, self.texts_encoded
+        self._progress_total, self._progress_started = None, time.time()
         self._write_progress()
+
+    def expect(self, n_texts: int) -> None:
+        """The build reporting progress will encode `n_texts` (the rest of the index is reused)."""
+        self._progress_total = n_texts
+        if self._progress_path is not None:
+            self._write_progress()
 
     def _count(self, n: int) -> None:
         self.texts_encoded += n
@@ -311,7 +321,9 @@ class TextEncoder:
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "texts_encoded": self.texts_encoded - self._progress_base,
+            "texts_to_encode": self._progress_total,
             "pid": os.getpid(),
+            "started_at": self._progress_started,
             "updated_at": time.time(),
         }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

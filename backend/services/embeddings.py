@@ -101,8 +101,14 @@ def _build_progress(runtime: RecommenderRuntime, total: int) -> dict | None:
     if time.time() - float(record.get("updated_at", 0)) > STALE_PROGRESS_SECONDS:
         return None
     done = int(record.get("texts_encoded", 0))
+    # What this build encodes (unchanged movies are reused); the catalogue until it is known.
+    todo = record.get("texts_to_encode")
+    target = int(todo) if todo is not None else total
+    started = record.get("started_at")
     return {
         "texts_encoded": done,
+        "texts_to_encode": todo,
         "catalogue_movies": total,
-        "ratio": round(min(done / total, 1.0), 4) if total else 0.0,
+        "ratio": round(min(done / target, 1.0), 4) if target else 0.0,
+        "elapsed_seconds": round(time.time() - float(started), 1) if started else None,
     }

@@ -348,6 +348,14 @@ class RecommenderRuntime:
             catalogue = self.catalogue(db)
             self._load_index_if_newer()
             content = self.content_for(catalogue)
+            log.info(
+                "training on %d ratings of %d movies, %s",
+                len(interactions),
+                len(catalogue.item_ids),
+                f"with text signals (index {self.index.version})"
+                if content is not None and self.index is not None
+                else "without text signals (no embedding index yet)",
+            )
             bundle = train_hybrid(
                 interactions, catalogue, content, self.train_params(), previous=self.bundle
             )

@@ -129,6 +129,15 @@ GOALS: list[tuple[str, str, Getter, str, float, bool, str]] = [
         "-",
     ),
     (
+        "`make run` on a fresh clone to the first hybrid list using text signals",
+        "first_answer",
+        _get("first_answer", "seconds", "first_text_list"),
+        "s",
+        120,
+        False,
+        "-",
+    ),
+    (
         "Full retrain, ml-latest-small (`train`, fresh process)",
         "first_start_cli",
         _get("first_start_cli", "seconds", "train"),

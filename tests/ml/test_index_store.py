@@ -340,3 +340,20 @@ def test_save_prunes_all_but_previous(tmp_path: Path, posters: dict[int, Path]) 
     assert store.current_version() == versions[-1]
     loaded = store.load()
     assert isinstance(loaded, EmbeddingIndex) and loaded.version == versions[-1]
+
+
+def test_build_tells_a_progress_reporting_encoder_how_many_texts_it_encodes(
+    posters: dict[int, Path],
+) -> None:
+    class CountingEncoder(FakeTextEncoder):
+        expected: list[int]
+
+        def expect(self, n_texts: int) -> None:
+            self.expected = [*getattr(self, "expected", []), n_texts]
+
+    first, _ = build_index(_items(posters), FakeTextEncoder(), None)
+    items = _items(posters)
+    items[1] = MovieContent(2, "Jumanji (1995). Adventure. Fantasy.", posters[2])
+    encoder = CountingEncoder()
+    build_index(items, encoder, None, previous=first)
+    assert encoder.expected == [1] and len(encoder.seen) == 1  # the other three are reused

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backend.ml import text_encoder as text_encoder_module
 from backend.ml import text_onnx
 from backend.ml.text_encoder import ModelUnavailableError, TextEncoder
 
@@ -40,9 +41,27 @@ def test_onnx_int8_is_close_and_versioned_apart(tmp_path, torch_vectors):
     assert encoder.model_version != TextEncoder(backend="torch").model_version
 
 
-def test_auto_prefers_onnx_on_cpu_and_torch_on_request():
-    assert TextEncoder(device="cpu").backend == "onnx"
+def test_auto_prefers_int8_onnx_on_cpu_and_torch_on_request():
+    assert TextEncoder(device="cpu").backend == "onnx-int8"
+    assert TextEncoder(device="cpu").model_version.endswith("+int8")
     assert TextEncoder(backend="torch").backend == "torch"
+
+
+def test_auto_keeps_torch_on_cuda(monkeypatch):
+    monkeypatch.setattr(text_encoder_module, "resolve_device", lambda device: "cuda")
+    encoder = TextEncoder(device="cuda")
+    assert encoder.backend == "torch"
+    assert not encoder.model_version.endswith("+int8")
+
+
+def test_onnx_batches_pad_to_their_own_longest_text(tmp_path, torch_vectors):
+    """Texts of very different lengths in one call: each batch pads to its own longest text, and
+    every vector lands on its own row whatever the batch order."""
+    texts = [TEXTS[2], TEXTS[0], TEXTS[1], TEXTS[0] + " More.", TEXTS[2]]
+    encoder = TextEncoder(backend="onnx", onnx_dir=tmp_path, batch_size=2)
+    vectors = encoder.encode(texts)
+    np.testing.assert_allclose(vectors[[1, 2, 0, 4]], torch_vectors[[0, 1, 2, 2]], atol=1e-5)
+    assert np.dot(vectors[3], vectors[1]) < 1.0 - 1e-6  # its own text, not its neighbour's
 
 
 def test_onnx_backend_without_onnxruntime_fails_clearly(monkeypatch):

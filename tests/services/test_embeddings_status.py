@@ -36,3 +36,20 @@ def test_encoder_writes_progress_while_asked_and_removes_the_file_after(tmp_path
     assert json.loads(path.read_text())["texts_encoded"] == 3
     encoder.report_progress(None)
     assert not path.exists()
+
+
+def test_progress_counts_against_the_texts_this_build_encodes(db, tmp_path):
+    settings = get_settings().model_copy(update={"data_dir": tmp_path})
+    runtime = RecommenderRuntime(settings)
+    path = settings.embeddings_dir / BUILD_PROGRESS_FILE
+    encoder = TextEncoder(backend="torch")
+    encoder.encode(["warm-up"])
+    encoder.report_progress(path)
+    encoder.expect(4)  # the build found 4 new or changed movies, the rest reused
+    encoder._progress_written = 0.0
+    encoder.encode(["a"])
+    progress = index_status(db, runtime)["build_progress"]
+    assert progress["texts_encoded"] == 1 and progress["texts_to_encode"] == 4
+    assert progress["ratio"] == 0.25
+    assert progress["elapsed_seconds"] >= 0
+    encoder.report_progress(None)
