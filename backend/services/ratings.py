@@ -101,9 +101,14 @@ def user_ratings_map(db: Session, user_id: int) -> dict[int, float]:
 def stored_ratings_fingerprint(db: Session, user_id: int) -> str:
     """Changes with every write or delete of the user's ratings, whichever process made it:
     rating ids are never reused and an update moves the timestamp."""
-    count, last_id, last_time = db.execute(
-        select(func.count(Rating.id), func.max(Rating.id), func.max(Rating.timestamp)).where(
-            Rating.user_id == user_id
+    ratings = Rating.__table__
+    count, last_id, last_time = (
+        db.connection()
+        .execute(
+            select(
+                func.count(ratings.c.id), func.max(ratings.c.id), func.max(ratings.c.timestamp)
+            ).where(ratings.c.user_id == user_id)
         )
-    ).one()
+        .one()
+    )
     return f"{count}.{last_id}.{last_time}"

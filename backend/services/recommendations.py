@@ -30,7 +30,7 @@ from backend.services.errors import ForbiddenError
 from backend.services.movies import get_movie
 from backend.services.ratings import stored_ratings_fingerprint
 from backend.services.recommender_runtime import RecommenderRuntime
-from backend.services.users import get_user
+from backend.services.users import require_user
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _authorised_target(db: Session, caller: User, user_id: int | None) -> int:
     if target != caller.id and not caller.is_admin:
         raise ForbiddenError("You may only see your own recommendations")
     if target != caller.id:
-        get_user(db, target)
+        require_user(db, target)
     return target
 
 

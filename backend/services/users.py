@@ -53,6 +53,14 @@ def get_user(db: Session, user_id: int) -> User:
     return user
 
 
+def require_user(db: Session, user_id: int) -> None:
+    """404 unless the user exists; an id lookup, no ORM object (it runs on every request for
+    someone else's recommendations)."""
+    users = User.__table__
+    if db.connection().execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+        raise NotFoundError(f"User {user_id} not found")
+
+
 def change_password(db: Session, user: User, current: str, new: str) -> User:
     """Set a new password and end every token issued before (token version bump)."""
     if not verify_password(current, user.hashed_password):
