@@ -23,20 +23,13 @@ def create_scheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone="UTC",
     )
-    scheduler.add_job(
-        request,
-        "interval",
-        args=(REBUILD_INDEX, "schedule"),
-        hours=settings.embedding_rebuild_hours,
-        id="rebuild_index",
-        name="request an embedding index rebuild",
-    )
-    scheduler.add_job(
-        request,
-        "interval",
-        args=(RETRAIN, "schedule"),
-        hours=settings.svd_retrain_hours,
-        id="retrain_models",
-        name="request SVD and blend retraining",
-    )
+    for kind, hours, job_id, name in (
+        (REBUILD_INDEX, settings.embedding_rebuild_hours, "rebuild_index",
+         "request an embedding index rebuild"),
+        (RETRAIN, settings.svd_retrain_hours, "retrain_models",
+         "request SVD and blend retraining"),
+    ):  # fmt: skip
+        scheduler.add_job(
+            request, "interval", args=(kind, "schedule"), hours=hours, id=job_id, name=name
+        )
     return scheduler

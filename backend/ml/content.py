@@ -121,12 +121,17 @@ class ContentModel(Recommender):
         self._matrix = None if c is None else (c.image if image else c.text)
         self._present = None if c is None else (c.has_image if image else c.has_text)
 
-    def profile(self, user: UserHistory) -> np.ndarray | None:
+    def _embedded(self, user: UserHistory) -> np.ndarray | None:
+        """Mask of the user's rated movies that have an embedding; None when there are none."""
         if not self.ready or len(user) == 0:
             return None
         ok = user.rows >= 0
         ok[ok] = self._present[user.rows[ok]]
-        if not ok.any():
+        return ok if ok.any() else None
+
+    def profile(self, user: UserHistory) -> np.ndarray | None:
+        ok = self._embedded(user)
+        if ok is None:
             return None
         weights = np.ones(len(user)) if self.kind == "watch" else profile_weights(user.ratings)
         return user_profile(np.asarray(self._matrix[user.rows[ok]]), weights[ok])
@@ -139,13 +144,9 @@ class ContentModel(Recommender):
     def nearest_liked(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
         """For each of `rows`, the index (into the user's history) of the liked movie whose
         story is closest; -1 where none has an embedding."""
-        out = np.full(len(rows), -1)
-        if not self.ready or len(user) == 0:
-            return out
-        ok = user.rows >= 0
-        ok[ok] = self._present[user.rows[ok]]
-        if not ok.any():
-            return out
+        ok = self._embedded(user)
+        if ok is None:
+            return np.full(len(rows), -1)
         weights = profile_weights(user.ratings)
         idx, _ = most_similar_rated(self._matrix[rows], self._matrix[user.rows[ok]], weights[ok])
         return np.flatnonzero(ok)[idx]

@@ -26,7 +26,9 @@ HOME = ROOT / "data" / "benchmark"
 ADMIN, ADMIN_PASSWORD = "benchadmin", "bench-admin-password"
 
 
-def env_for(home: Path, **extra: str) -> dict[str, str]:
+def catalogue_env(home: Path, **settings: str) -> dict[str, str]:
+    """A service environment on `home`'s database and DATA_DIR that imports ml-latest-small
+    (with TMDB overviews and posters) from the shared data, as the Makefile does."""
     posters = [
         SHARED_DATA / "posters" / "ml-latest-small_tmdb_w185",
         SHARED_DATA / "posters" / "ml-latest-small_gapfill_by_movieId",
@@ -34,11 +36,19 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     return clean_env(
         database_url=f"sqlite:///{home / 'app.db'}",
         data_dir=str(home / "data"),
-        env="development",
-        secret_key=(home / "secret").read_text() if (home / "secret").exists() else "",
         catalog_dir=str(MOVIELENS_SMALL),
         catalog_metadata_csv=str(METADATA_SMALL),
         catalog_posters_dirs=",".join(str(p) for p in posters),
+        **settings,
+    )
+
+
+def env_for(home: Path, **extra: str) -> dict[str, str]:
+    """The benchmark catalogue's environment: its own secret, no schedule, no startup jobs."""
+    return catalogue_env(
+        home,
+        env="development",
+        secret_key=(home / "secret").read_text() if (home / "secret").exists() else "",
         scheduler_enabled="false",
         train_on_startup="false",
         build_index_on_startup="false",

@@ -28,15 +28,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
-from backend.devserver import clean_env, run_cli, start_server
-from scripts.benchmarks.common import (
-    METADATA_SMALL,
-    MOVIELENS_SMALL,
-    SHARED_DATA,
-    load_avg,
-    log,
-    save_section,
-)
+from backend.devserver import run_cli, start_server
+from scripts.benchmarks.common import load_avg, log, save_section
+from scripts.benchmarks.dataset import catalogue_env
 
 ADMIN, ADMIN_PASSWORD = "firstadmin", "first-admin-password"
 MOVIELENS_USER = 1
@@ -47,18 +41,7 @@ _TRAIN_LOG = re.compile(r"models \S+ trained on \d+ ratings in ([\d.]+) s", re.M
 
 def make_run_env(home: Path) -> dict[str, str]:
     """The Makefile's `run` environment on a fresh database and DATA_DIR."""
-    posters = [
-        SHARED_DATA / "posters" / "ml-latest-small_tmdb_w185",
-        SHARED_DATA / "posters" / "ml-latest-small_gapfill_by_movieId",
-    ]
-    return clean_env(
-        database_url=f"sqlite:///{home / 'app.db'}",
-        data_dir=str(home / "data"),
-        secret_key=secrets.token_urlsafe(32),
-        catalog_dir=str(MOVIELENS_SMALL),
-        catalog_metadata_csv=str(METADATA_SMALL),
-        catalog_posters_dirs=",".join(str(p) for p in posters),
-    )
+    return catalogue_env(home, secret_key=secrets.token_urlsafe(32))
 
 
 class Probe:
