@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.ml.base import Recommender, UserHistory
-from backend.ml.blender import BlendWeights, feature_matrix, standardise
+from backend.ml.blender import BlendWeights, feature_matrix, mmr_rerank, standardise
 from backend.ml.cold_blend import ColdUserBlends
 from backend.ml.content import ContentModel, score_together
 from backend.ml.interactions import Interactions
@@ -40,6 +40,13 @@ class Explanation:
 
     kind: str
     source: int = -1
+
+
+@dataclass
+class Ranking:
+    rows: np.ndarray
+    scores: np.ndarray
+    features: np.ndarray
 
 
 @dataclass
@@ -171,8 +178,28 @@ class HybridRecommender(Recommender):
         exclude: np.ndarray | None = None,
         use_content: bool = True,
     ) -> np.ndarray:
+        return self.ranked(user, k, exclude, use_content).rows
+
+    def ranked(
+        self,
+        user: UserHistory,
+        k: int,
+        exclude: np.ndarray | None = None,
+        use_content: bool = True,
+        diversity: float = 0.0,
+    ) -> Ranking:
+        """The one ranking path (`rank` is its rows): top-k unrated rows by blend score, with
+        `diversity` > 0 re-ranked by MMR over story vectors; the scores and features come
+        along so reasons need no second pass over the signals."""
+        features, weights = self.blend_features(user, use_content)
+        scores = weights.score(features)
         skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
-        return top_n(self.score(user, use_content), k, skip)
+        if diversity <= 0 or not self.has_text:
+            rows = top_n(scores, k, skip)
+        else:
+            pool = top_n(scores, k * 5, skip)
+            rows = mmr_rerank(pool, scores[pool], self.content.text[pool], k, diversity)
+        return Ranking(rows, scores, features)
 
     def predicted_ratings(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
         """The served rating prediction (SVD stars); NaN where the model has no data on a movie."""

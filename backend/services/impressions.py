@@ -73,19 +73,8 @@ class ImpressionRecord:
 
     def row(self) -> dict:
         """The impressions row (its items are written once the row has its id)."""
-        return {
-            "request_id": self.request_id,
-            "user_id": self.user_id,
-            "subject_user_id": self.subject_user_id,
-            "experiment_id": self.experiment_id,
-            "variant": self.variant,
-            "method": self.method,
-            "forced": self.forced,
-            "fallback": self.fallback,
-            "model_version": self.model_version,
-            "index_version": self.index_version,
-            "created_at": self.created_at,
-        }
+        columns = Impression.__table__.columns.keys()
+        return {name: getattr(self, name) for name in columns if hasattr(self, name)}
 
 
 def _insert(db: Session, batch: list[ImpressionRecord]) -> None:

@@ -171,20 +171,12 @@ def recommend(
         picks = model.rank(user, n)
         reasons = [Explanation("content", j) for j in model.nearest_liked(user, picks)]
     else:
-        features, weights = hybrid.blend_features(user, use_content)
-        scores = weights.score(features)
-        picks = _diversified(hybrid, scores, user.rows, n, runtime.settings.diversity_lambda)
-        reasons = hybrid.explain(user, picks, use_content, features=features)
+        ranking = hybrid.ranked(
+            user, n, use_content=use_content, diversity=runtime.settings.diversity_lambda
+        )
+        picks, scores = ranking.rows, ranking.scores
+        reasons = hybrid.explain(user, picks, use_content, features=ranking.features)
     return _movies(db, hybrid, user, picks, scores, reasons, method, fallback)
-
-
-def _diversified(
-    hybrid: HybridRecommender, scores: np.ndarray, rated_rows: np.ndarray, n: int, strength: float
-) -> np.ndarray:
-    if strength <= 0 or not hybrid.has_text:
-        return top_n(scores, n, rated_rows)
-    pool = top_n(scores, n * 5, rated_rows)
-    return mmr_rerank(pool, scores[pool], hybrid.content.text[pool], n, strength)
 
 
 def _popularity(
