@@ -48,15 +48,16 @@ def load_catalogue(db: Session) -> Catalogue:
 
 
 def user_ratings(db: Session, user_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """(movie ids, stars) of one user, read on every recommendation: a Core query on the
-    session's connection (the ORM's statement handling costs more than the read itself)."""
+    """(movie ids, stars) of one user in the order rated (the recency signal weighs the latest
+    most), read on every recommendation: a Core query on the session's connection (the ORM's
+    statement handling costs more than the read itself)."""
     ratings = Rating.__table__
     rows = (
         db.connection()
         .execute(
             select(ratings.c.movie_id, ratings.c.rating)
             .where(ratings.c.user_id == user_id)
-            .order_by(ratings.c.movie_id)
+            .order_by(ratings.c.timestamp, ratings.c.id)
         )
         .all()
     )
