@@ -55,6 +55,9 @@ class TrainParams:
     item_min_support: int = 3
     item_neighbours: int = 200
     validation_fraction: float = 0.2
+    # Held-out validation ratings the blend learns to put first: what users rated this or
+    # higher next (liked, as the evaluation judges), not merely what they rated.
+    target_rating: float = 4.0
     cold_item_fraction: float = 0.1
     blend_users: int = 1000
     negatives_per_user: int = 100
@@ -163,7 +166,8 @@ def _validation_setup(
     train, val = data.subset(train_mask), data.subset(val_mask)
     if len(train) == 0 or len(val) == 0:
         raise ValueError("not enough ratings to learn blend weights")
-    train_by_user, val_by_user = train.by_user(), val.by_user()
+    train_by_user = train.by_user()
+    val_by_user = val.subset(val.ratings >= params.target_rating).by_user()
     users = np.array(sorted(set(val_by_user) & set(train_by_user)))
     if len(users) > params.blend_users:
         users = np.sort(rng.choice(users, size=params.blend_users, replace=False))

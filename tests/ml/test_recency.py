@@ -101,3 +101,30 @@ def test_the_reason_names_the_top_contributor_counting_recency():
     hybrid = _hybrid({"item_item": 1.0, "item_recent": 1.1})
     (why,) = hybrid.explain(user, user_row, use_content=False)
     assert user.item_ids[why.source] == 30
+
+
+def test_the_blend_learns_from_liked_next_movies_and_chooses_the_half_life_on_validation():
+    from backend.ml.training import StageClock, TrainParams, _validation_setup, train_hybrid
+
+    rng = np.random.default_rng(0)
+    n = 600
+    data = Interactions(
+        rng.integers(1, 41, n), rng.integers(1, 31, n), rng.integers(1, 11, n) / 2.0,
+        rng.permutation(n).astype(np.float64),
+    )  # fmt: skip
+    catalogue = Catalogue(np.arange(1, 31), np.zeros(30))
+    params = TrainParams(recent_half_lives=(2.0, 50.0), ndcg_pool=10, blend_users=40)
+    v = _validation_setup(
+        data, catalogue, None, params, np.random.default_rng(1), clock=StageClock()
+    )
+    held = np.concatenate([ratings for _, ratings in v.val_by_user.values()])
+    assert held.size and held.min() >= params.target_rating  # only what users liked next
+    assert set(v.users) <= set(v.val_by_user)
+    assert v.recent_half_life in (2.0, 50.0)
+    assert v.recent_half_life_scores[str(v.recent_half_life)] == max(
+        v.recent_half_life_scores.values()
+    )
+    assert v.model.model("item_recent").half_life == v.recent_half_life
+    model = train_hybrid(data, catalogue, None, params)
+    assert model.meta["item_recent_half_life"] in (2.0, 50.0)  # chosen on validation, saved
+    assert model.model("item_recent").half_life == model.meta["item_recent_half_life"]
