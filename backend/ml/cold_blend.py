@@ -6,12 +6,12 @@ and the few movies' stories carry more. So the validation users' histories are a
 their first 1, 3 and 5 training ratings by time (what a newcomer has rated), and a blend is
 learned at each length, with and without content, the same way as the warm one (a logistic fit
 on held-out watched movies against sampled unwatched ones, refined by coordinate ascent on
-validation NDCG@k). The targets are every rating that followed the first ones (the rest of the
-validation-training part and the held-out part): what a newcomer watches next, as the cold-user
-evaluation measures it. The later training ratings were seen by the validation split's models
-(one user's share of the EASE co-occurrences and counts); the held-out ones were not. A user
-with n ratings gets the blend learned at the longest length <= n; from WARM_FROM ratings on, the
-warm blend. Cold-movie weights are the warm blend's.
+validation NDCG@k). The targets are every movie liked (rated >= TrainParams.target_rating)
+after the first ones (in the rest of the validation-training part and the held-out part): what
+a newcomer likes next, as the cold-user evaluation measures it. The later training ratings were
+seen by the validation split's models (one user's share of the EASE co-occurrences and counts);
+the held-out ones were not. A user with n ratings gets the blend learned at the longest length
+<= n; from WARM_FROM ratings on, the warm blend. Cold-movie weights are the warm blend's.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def _collect(model, histories, targets, users, length, names, start, params, rng
         if len(items) < length or user not in targets:
             continue
         history = model.user(None, items[:length], ratings[:length])
-        positives = np.union1d(model.catalogue.positions(items[length:]), targets[user])
+        liked_next = items[length:][ratings[length:] >= params.target_rating]
+        positives = np.union1d(model.catalogue.positions(liked_next), targets[user])
         positives = positives[positives >= 0]
         positives = positives[~model.is_cold[positives]]
         if positives.size == 0:

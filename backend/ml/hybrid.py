@@ -130,7 +130,8 @@ class HybridRecommender(Recommender):
 
     def signals(self, user: UserHistory, use_content: bool = True) -> dict[str, np.ndarray]:
         """Every signal's scores over all catalogue rows for this user."""
-        out = {name: model.score(user) for name, model in self._models.items()}
+        out = self._ease_scores(user)
+        out.update((n, m.score(user)) for n, m in self._models.items() if n not in EASE_SIGNALS)
         if use_content:
             out.update(score_together(self._content, user))
         return out
@@ -295,16 +296,18 @@ class HybridRecommender(Recommender):
         the EASE signals: weight x the movie's vote (1, or its recency weight) / the signal's
         spread for this user (the blend sees z-scores). Ranks the contributors exactly."""
         votes = np.zeros(len(user))
-        for name in EASE_SIGNALS:
-            if name not in weights.names:
-                continue
-            model = self._models[name]
-            spread = model.score(user).std()
-            if spread > 1e-12:
-                vote = model.history_weights(user)
+        for name, scores in self._ease_scores(user).items():
+            spread = scores.std()
+            if name in weights.names and spread > 1e-12:
+                vote = self._models[name].history_weights(user)
                 vote = np.ones(len(user)) if vote is None else vote
                 votes += weights.weights[weights.names.index(name)] * vote / spread
         return votes
+
+    def _ease_scores(self, user: UserHistory) -> dict[str, np.ndarray]:
+        """The EASE signals (plain and recency-weighted) from one gather of B's rows."""
+        views = [self._models[name] for name in EASE_SIGNALS]
+        return dict(zip(EASE_SIGNALS, views[0].score_views(user, views), strict=True))
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:

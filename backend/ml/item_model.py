@@ -145,10 +145,24 @@ class ItemItemModel(Recommender):
 
     def score(self, user: UserHistory) -> np.ndarray:
         """Every rated movie votes with its row of B (ratings do not weigh: EASE is implicit)."""
-        if len(user) == 0:
-            return np.zeros(len(self._rows))
-        weights = self.history_weights(user)
-        return self.score_items(user.item_ids, None, weights, target_positions=self._rows)
+        return self.score_views(user, [self])[0]
+
+    def score_views(self, user: UserHistory, views: list[ItemItemModel]) -> list[np.ndarray]:
+        """`score` of each view of this B (itself, `as_recent`) over the catalogue rows, from
+        one gather of the rated movies' rows: both EASE signals at the cost of one."""
+        rated = self.positions(user.item_ids)
+        mask = rated >= 0
+        if not mask.any():
+            return [np.zeros(len(self._rows)) for _ in views]
+        owner, columns, values = self._gather_rows(rated[mask])
+        known, target = self._rows >= 0, np.maximum(self._rows, 0)
+        out = []
+        for view in views:
+            votes = view.history_weights(user)
+            weighted = values if votes is None else values * votes[mask][owner]
+            scores = np.bincount(columns, weights=weighted, minlength=len(self.item_ids))
+            out.append(np.where(known, scores[target], 0.0))
+        return out
 
     def contributions(
         self, user: UserHistory, rows: np.ndarray, sources: np.ndarray | None = None
