@@ -258,12 +258,11 @@ class HybridRecommender(Recommender):
         # Only a movie the user liked is named: a disliked one also carries EASE weight, but
         # "Because you rated X 2 stars" explains nothing a person would accept.
         liked = user.ratings >= LIKED_RATING
-        ease = (
-            self._models["item_item"].contributions(user, rows, sources=liked)
-            * self._ease_votes(user, weights)[:, None]
-            if len(user)
-            else None
-        )
+        ease = None
+        if len(user):
+            ease = self._models["item_item"].contributions(user, rows)
+            ease = ease * self._ease_votes(user, weights, ease, features[rows], rows)[:, None]
+            ease[~liked] = 0.0
         nearest = (
             self._content["content_text"].nearest_liked(user, rows)
             if use_content and self.has_text
@@ -291,17 +290,39 @@ class HybridRecommender(Recommender):
                 out.append(Explanation("popular"))
         return out
 
-    def _ease_votes(self, user: UserHistory, weights: BlendWeights) -> np.ndarray:
+    def _ease_votes(
+        self,
+        user: UserHistory,
+        weights: BlendWeights,
+        contributions: np.ndarray,
+        picked_features: np.ndarray,
+        rows: np.ndarray,
+    ) -> np.ndarray:
         """What each rated movie adds per unit of B towards a pick's blend score, summed over
         the EASE signals: weight x the movie's vote (1, or its recency weight) / the signal's
-        spread for this user (the blend sees z-scores). Ranks the contributors exactly."""
+        spread for this user (the blend sees z-scores). Ranks the contributors exactly.
+
+        The spread comes from the picks themselves: their raw scores (`contributions`, B over
+        every rated movie, weighted by the votes) against their z-scores are a line whose
+        slope is the spread; only where the picks cannot tell it are the signals scored again.
+        """
         votes = np.zeros(len(user))
-        for name, scores in self._ease_scores(user).items():
-            spread = scores.std()
-            if name in weights.names and spread > 1e-12:
-                vote = self._models[name].history_weights(user)
-                vote = np.ones(len(user)) if vote is None else vote
-                votes += weights.weights[weights.names.index(name)] * vote / spread
+        warm = ~self.is_cold[rows]
+        for name in EASE_SIGNALS:
+            if name not in weights.names:
+                continue
+            column = weights.names.index(name)
+            vote = self._models[name].history_weights(user)
+            vote = np.ones(len(user)) if vote is None else vote
+            raw = (vote @ contributions)[warm]
+            z = picked_features[warm, column] / self._shrink[rows][warm]
+            dz = z - z.mean()
+            if (dz**2).sum() > 1e-12:
+                spread = float(dz @ (raw - raw.mean()) / (dz**2).sum())
+            else:
+                spread = float(self._ease_scores(user)[name].std())
+            if spread > 1e-12:
+                votes += weights.weights[column] * vote / spread
         return votes
 
     def _ease_scores(self, user: UserHistory) -> dict[str, np.ndarray]:

@@ -128,3 +128,18 @@ def test_the_blend_learns_from_liked_next_movies_and_chooses_the_half_life_on_va
     model = train_hybrid(data, catalogue, None, params)
     assert model.meta["item_recent_half_life"] in (2.0, 50.0)  # chosen on validation, saved
     assert model.model("item_recent").half_life == model.meta["item_recent_half_life"]
+
+
+def test_reason_votes_read_each_signals_spread_off_the_picks():
+    """The spread the votes divide by is read off the picks (raw score against z-score) and
+    equals the spread over the whole catalogue; a single pick falls back to scoring."""
+    hybrid = _hybrid({"item_item": 1.0, "item_recent": 1.1})
+    user = hybrid.user(9, [10, 20, 30], [5.0, 5.0, 5.0])
+    features, weights = hybrid.blend_features(user, use_content=False)
+    expected = 1.0 / np.std([1, 1, 3, 3]) + 1.1 * recency_weights(3, 1.0) / np.std(
+        [1, 0.25, 1.5, 1.5]
+    )
+    for rows in (np.arange(4), np.array([1, 3]), np.array([3])):
+        contributions = hybrid.model("item_item").contributions(user, rows)
+        votes = hybrid._ease_votes(user, weights, contributions, features[rows], rows)
+        assert votes == pytest.approx(expected, rel=1e-5)
