@@ -28,9 +28,8 @@ from backend.services import model_data
 from backend.services.cache import RecommendationCache
 from backend.services.errors import ForbiddenError
 from backend.services.movies import get_movie
-from backend.services.ratings import stored_ratings_fingerprint
 from backend.services.recommender_runtime import RecommenderRuntime
-from backend.services.users import require_user
+from backend.services.users import Account, require_account
 
 log = logging.getLogger(__name__)
 
@@ -52,45 +51,82 @@ class Recommendation:
 
 
 # ---------------------------------------------------------------- access and cache (the API)
+Caller = User | Account
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """A cache lookup: whose list, under which key (None: not cacheable), and the stored body."""
+
+    user_id: int
+    key: str | None
+    body: bytes | None
+
+
 def for_user(
     db: Session,
     runtime: RecommenderRuntime,
-    caller: User,
+    caller: Caller,
     user_id: int | None,
     limit: int,
     use_embeddings: bool,
     method: Method | None = None,
 ) -> list[Recommendation]:
-    target = _authorised_target(db, caller, user_id)
+    target = authorised_target(db, caller, user_id)
     method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
-    return _timed_recommend(db, runtime, target, limit, method)
+    return _timed_recommend(db, runtime, target.id, limit, method)
 
 
 def for_user_cached(
     db: Session,
     runtime: RecommenderRuntime,
     cache: RecommendationCache,
-    caller: User,
+    caller: Caller,
     user_id: int | None,
     limit: int,
     use_embeddings: bool,
     render: Callable[[list[Recommendation]], bytes],
     method: Method | None = None,
 ) -> bytes:
-    """`for_user` rendered to bytes, from the cache when every input of the answer is unchanged.
-
-    Fallback answers (no model yet, index still building) are never kept: they are temporary.
-    """
-    target = _authorised_target(db, caller, user_id)
+    """`for_user` rendered to bytes, from the cache when every input of the answer is unchanged."""
     method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
-    key = _cache_key(db, runtime, cache, target, limit, method)
-    cached = cache.lookup(key)
-    if cached is not None:
-        return cached
-    recs = _timed_recommend(db, runtime, target, limit, method)
+    found = lookup_cached(db, runtime, cache, caller, user_id, limit, method)
+    if found.body is not None:
+        return found.body
+    return compute_answer(db, runtime, cache, found, limit, method, render)
+
+
+def lookup_cached(
+    db: Session,
+    runtime: RecommenderRuntime,
+    cache: RecommendationCache,
+    caller: Caller,
+    user_id: int | None,
+    limit: int,
+    method: Method,
+) -> CachedAnswer:
+    """Authorise and look the answer up: a few indexed reads, no ranking (the API runs it on
+    the event loop and only a miss goes to `compute_answer` in the thread pool)."""
+    target = authorised_target(db, caller, user_id)
+    key = _cache_key(db, runtime, target, limit, method)
+    return CachedAnswer(target.id, key, cache.lookup(key))
+
+
+def compute_answer(
+    db: Session,
+    runtime: RecommenderRuntime,
+    cache: RecommendationCache,
+    found: CachedAnswer,
+    limit: int,
+    method: Method,
+    render: Callable[[list[Recommendation]], bytes],
+) -> bytes:
+    """A cache miss: rank, render and keep the body. Fallback answers (no model yet, index
+    still building) are never kept: they are temporary."""
+    recs = _timed_recommend(db, runtime, found.user_id, limit, method)
     body = render(recs)
-    if key is not None and not any(r.fallback for r in recs):
-        cache.store(key, body)
+    if found.key is not None and not any(r.fallback for r in recs):
+        cache.store(found.key, body)
     return body
 
 
@@ -104,13 +140,17 @@ def similar(
     return recs
 
 
-def _authorised_target(db: Session, caller: User, user_id: int | None) -> int:
+def authorised_target(db: Session, caller: Caller, user_id: int | None) -> Account:
+    """The account whose list is asked for: the caller's own, or anyone's for an admin.
+
+    Read fresh unless the caller is an `Account` read in this request: its ratings version keys
+    the cache."""
     target = caller.id if user_id is None else user_id
     if target != caller.id and not caller.is_admin:
         raise ForbiddenError("You may only see your own recommendations")
-    if target != caller.id:
-        require_user(db, target)
-    return target
+    if isinstance(caller, Account) and target == caller.id:
+        return caller
+    return require_account(db, target)
 
 
 def _timed_recommend(
@@ -123,23 +163,15 @@ def _timed_recommend(
 
 
 def _cache_key(
-    db: Session,
-    runtime: RecommenderRuntime,
-    cache: RecommendationCache,
-    user_id: int,
-    limit: int,
-    method: str,
+    db: Session, runtime: RecommenderRuntime, target: Account, limit: int, method: str
 ) -> str | None:
     runtime.maybe_reload()
     bundle, index = runtime.bundle, runtime.index
-    version = cache.ratings_version(user_id)
-    if bundle is None or version is None:
+    if bundle is None:
         return None
     catalogue = runtime.catalogue(db).version
-    if cache.process_local:
-        version = f"{version}.{stored_ratings_fingerprint(db, user_id)}"
     return (
-        f"recs:{user_id}:r{version}:{limit}:{method}:{bundle.version}:"
+        f"recs:{target.id}:r{target.ratings_version}:{limit}:{method}:{bundle.version}:"
         f"{index.version if index is not None else '-'}:{catalogue}"
     )
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -53,12 +55,41 @@ def get_user(db: Session, user_id: int) -> User:
     return user
 
 
-def require_user(db: Session, user_id: int) -> None:
-    """404 unless the user exists; an id lookup, no ORM object (it runs on every request for
-    someone else's recommendations)."""
+@dataclass(frozen=True)
+class Account:
+    """What the recommendations path needs of a users row: one Core select, no ORM object."""
+
+    id: int
+    is_admin: bool
+    can_login: bool
+    token_version: int
+    ratings_version: int
+
+
+def find_account(db: Session, user_id: int) -> Account | None:
     users = User.__table__
-    if db.connection().execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+    row = (
+        db.connection()
+        .execute(
+            select(
+                users.c.id,
+                users.c.is_admin,
+                users.c.can_login,
+                users.c.token_version,
+                users.c.ratings_version,
+            ).where(users.c.id == user_id)
+        )
+        .first()
+    )
+    return None if row is None else Account(*row)
+
+
+def require_account(db: Session, user_id: int) -> Account:
+    """The user's account row, or 404."""
+    account = find_account(db, user_id)
+    if account is None:
         raise NotFoundError(f"User {user_id} not found")
+    return account
 
 
 def change_password(db: Session, user: User, current: str, new: str) -> User:
