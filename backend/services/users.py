@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.models import Rating, User
@@ -66,21 +66,19 @@ class Account:
     ratings_version: int
 
 
+_users = User.__table__
+# Built once: the statement's construction and cache key cost more than the primary-key read.
+_ACCOUNT = select(
+    _users.c.id,
+    _users.c.is_admin,
+    _users.c.can_login,
+    _users.c.token_version,
+    _users.c.ratings_version,
+).where(_users.c.id == bindparam("user_id"))
+
+
 def find_account(db: Session, user_id: int) -> Account | None:
-    users = User.__table__
-    row = (
-        db.connection()
-        .execute(
-            select(
-                users.c.id,
-                users.c.is_admin,
-                users.c.can_login,
-                users.c.token_version,
-                users.c.ratings_version,
-            ).where(users.c.id == user_id)
-        )
-        .first()
-    )
+    row = db.connection().execute(_ACCOUNT, {"user_id": user_id}).first()
     return None if row is None else Account(*row)
 
 
