@@ -8,10 +8,11 @@ from backend.models import Movie
 from backend.schemas.experiments import ServedRecommendation
 from backend.schemas.movies import MovieOut, RecommendedMovie
 from backend.services.impressions import REQUEST_ID_PLACEHOLDER
+from backend.services.model_data import MovieRow
 from backend.services.recommendations import Recommendation
 
 
-def movie_out(movie: Movie) -> dict:
+def movie_out(movie: Movie | MovieRow) -> dict:
     return {
         "id": movie.id,
         "title": movie.title,

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -27,6 +28,7 @@ from backend.observability import RECOMMENDATION_LATENCY
 from backend.services import model_data
 from backend.services.cache import RecommendationCache
 from backend.services.errors import ForbiddenError
+from backend.services.model_data import MovieRow
 from backend.services.movies import get_movie
 from backend.services.recommender_runtime import RecommenderRuntime
 from backend.services.users import Account, require_account
@@ -42,7 +44,7 @@ WIDELY_WATCHED = "Popular with viewers: widely watched"
 
 @dataclass
 class Recommendation:
-    movie: Movie
+    movie: Movie | MovieRow
     score: float
     reason: str
     method: str
@@ -123,7 +125,7 @@ def compute_answer(
 ) -> bytes:
     """A cache miss: rank, render and keep the body. Fallback answers (no model yet, index
     still building) are never kept: they are temporary."""
-    recs = _timed_recommend(db, runtime, found.user_id, limit, method)
+    recs = _timed_recommend(db, runtime, found.user_id, limit, method, plain_rows=True)
     body = render(recs)
     if found.key is not None and not any(r.fallback for r in recs):
         cache.store(found.key, body)
@@ -154,10 +156,16 @@ def authorised_target(db: Session, caller: Caller, user_id: int | None) -> Accou
 
 
 def _timed_recommend(
-    db: Session, runtime: RecommenderRuntime, user_id: int, limit: int, method: Method
+    db: Session,
+    runtime: RecommenderRuntime,
+    user_id: int,
+    limit: int,
+    method: Method,
+    *,
+    plain_rows: bool = False,
 ) -> list[Recommendation]:
     started = time.perf_counter()
-    recs = recommend(db, runtime, user_id, limit, method)
+    recs = recommend(db, runtime, user_id, limit, method, plain_rows=plain_rows)
     RECOMMENDATION_LATENCY.labels(method=method).observe(time.perf_counter() - started)
     return recs
 
@@ -178,21 +186,30 @@ def _cache_key(
 
 # ---------------------------------------------------------------- ranking
 def recommend(
-    db: Session, runtime: RecommenderRuntime, user_id: int, n: int = 10, method: Method = "hybrid"
+    db: Session,
+    runtime: RecommenderRuntime,
+    user_id: int,
+    n: int = 10,
+    method: Method = "hybrid",
+    *,
+    plain_rows: bool = False,
 ) -> list[Recommendation]:
-    """The user's top n by `method`, best first (popularity when no model is trained yet)."""
+    """The user's top n by `method`, best first (popularity when no model is trained yet).
+
+    Movies are ORM objects (the Python API's contract), or with `plain_rows` `MovieRow`s from
+    the in-memory catalogue table (what the API renders: the same fields, no query)."""
     rated, ratings = model_data.user_ratings(db, user_id)
     hybrid = runtime.context(db)
     if hybrid is None:
         log.info("no trained model yet: %s falls back to the popularity prior", method)
-        return _popularity(db, runtime, None, rated, n, fallback=True, method=method)
+        return _popularity(db, runtime, None, rated, n, True, method, plain_rows)
     user = hybrid.user(user_id, rated, ratings)
     use_content = method in ("hybrid", "content")
     fallback = use_content and not hybrid.has_text
     if fallback:
         log.info("embedding index not ready: %s recommendations use the baseline", method)
     if method == "popularity" or len(rated) == 0:
-        return _popularity(db, runtime, hybrid, rated, n, fallback=fallback, method=method)
+        return _popularity(db, runtime, hybrid, rated, n, fallback, method, plain_rows)
     if method == "svd":
         picks = hybrid.model("svd").rank(user, n, exclude=np.flatnonzero(hybrid.is_cold))
         reasons = [Explanation("taste")] * len(picks)
@@ -208,7 +225,8 @@ def recommend(
         )
         picks, scores = ranking.rows, ranking.scores
         reasons = hybrid.explain(user, picks, use_content, features=ranking.features)
-    return _movies(db, hybrid, user, picks, scores, reasons, method, fallback)
+    movies = _movie_loader(db, hybrid.catalogue.version, plain_rows)
+    return _movies(movies, hybrid, user, picks, scores, reasons, method, fallback)
 
 
 def _popularity(
@@ -217,9 +235,9 @@ def _popularity(
     hybrid: HybridRecommender | None,
     rated: np.ndarray,
     n: int,
-    *,
     fallback: bool,
     method: str,
+    plain_rows: bool,
 ) -> list[Recommendation]:
     """Bayesian-average prior over the ratings table: trusts movies with many votes.
 
@@ -232,7 +250,7 @@ def _popularity(
     if varied and hybrid.has_text and len(picks) > n:
         picks = mmr_rerank(picks, scores[picks], hybrid.content.text[picks], n, COLD_USER_DIVERSITY)
     picks = picks[:n]
-    movies = model_data.movies_by_ids(db, catalogue.item_ids[picks].tolist())
+    movies = _movie_loader(db, catalogue.version, plain_rows)(catalogue.item_ids[picks].tolist())
     by_id = {m.id: m for m in movies}
     out = []
     for p in picks:
@@ -243,8 +261,16 @@ def _popularity(
 
 
 # ---------------------------------------------------------------- reasons and movies
+def _movie_loader(
+    db: Session, catalogue_version: str, plain_rows: bool
+) -> Callable[[list[int]], list[Movie] | list[MovieRow]]:
+    if plain_rows:
+        return partial(model_data.movie_rows, db, catalogue_version)
+    return partial(model_data.movies_by_ids, db)
+
+
 def _movies(
-    db: Session,
+    load: Callable[[list[int]], list[Movie] | list[MovieRow]],
     hybrid: HybridRecommender,
     user: UserHistory,
     picks: np.ndarray,
@@ -253,10 +279,10 @@ def _movies(
     method: str,
     fallback: bool = False,
 ) -> list[Recommendation]:
-    """Movies, reasons and predicted stars for the picks; movies loaded in one query."""
+    """Movies, reasons and predicted stars for the picks; the movies loaded at once."""
     ids = hybrid.catalogue.item_ids[picks].tolist()
     named = {int(user.item_ids[r.source]) for r in reasons if r.source >= 0}
-    by_id = {m.id: m for m in model_data.movies_by_ids(db, ids + sorted(named))}
+    by_id = {m.id: m for m in load(ids + sorted(named))}
     stars = hybrid.predicted_ratings(user, picks)
     out = []
     for k, (movie_id, p) in enumerate(zip(ids, picks, strict=True)):
@@ -270,7 +296,7 @@ def _movies(
     return out
 
 
-def _reason(why: Explanation, user: UserHistory, movies: dict[int, Movie]) -> str:
+def _reason(why: Explanation, user: UserHistory, movies: dict[int, Movie | MovieRow]) -> str:
     title = None
     if why.source >= 0:
         movie = movies.get(int(user.item_ids[why.source]))
