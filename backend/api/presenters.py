@@ -34,15 +34,19 @@ def movie_model(movie: Movie) -> MovieOut:
     return MovieOut(**movie_out(movie))
 
 
-def recommendation_out(rec: Recommendation) -> RecommendedMovie:
-    return RecommendedMovie(
+def _recommendation_fields(rec: Recommendation) -> dict:
+    return {
         **movie_out(rec.movie),
-        score=round(rec.score, 6),
-        reason=rec.reason,
-        method=rec.method,
-        fallback=rec.fallback,
-        predicted_rating=rec.predicted_rating,
-    )
+        "score": round(rec.score, 6),
+        "reason": rec.reason,
+        "method": rec.method,
+        "fallback": rec.fallback,
+        "predicted_rating": rec.predicted_rating,
+    }
+
+
+def recommendation_out(rec: Recommendation) -> RecommendedMovie:
+    return RecommendedMovie(**_recommendation_fields(rec))
 
 
 _SERVED_LIST = TypeAdapter(list[ServedRecommendation])
@@ -53,9 +57,7 @@ def served_recommendations_json(recs: list[Recommendation]) -> bytes:
     request id on each item that `impressions.record_served` swaps for the response's own."""
     return _SERVED_LIST.dump_json(
         [
-            ServedRecommendation(
-                **recommendation_out(r).model_dump(), request_id=REQUEST_ID_PLACEHOLDER
-            )
+            ServedRecommendation(**_recommendation_fields(r), request_id=REQUEST_ID_PLACEHOLDER)
             for r in recs
         ]
     )
