@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.ml.ann import VectorIndex, load_index
+from backend.ml.ann import VectorIndex, load_index, make_index, mips_augment, mips_query
 from backend.ml.base import Recommender, UserHistory
+from backend.ml.blender import feature_matrix
 from backend.ml.interactions import Interactions
 from backend.ml.scoring import Catalogue, top_n
+from backend.ml.size_policy import SizePolicy, serving_candidates
 
 Query = Callable[[UserHistory], np.ndarray | None]
 META_FILE = "candidates.json"
@@ -132,3 +134,157 @@ class AnnCandidates(Recommender):
             for i, (query, n) in enumerate(zip(queries, meta["n"], strict=True))
         ]
         return cls(inner.load(directory), sources, np.asarray(meta["always"], np.int64))
+
+
+# ---------------------------------------------------------------------- the served hybrid
+# Signals scored over the whole catalogue even on the candidate path: EASE is a gather over the
+# user's rated rows (its full vector also proposes candidates), the popularity kinds are arrays
+# standardised once per bound model. SVD and content, matrix products over every movie, are
+# scored on the candidate and reference rows only.
+WHOLE_CATALOGUE = ("item_item", "popularity", "trending", "metadata_popularity")
+
+
+@dataclass
+class RowFeatures:
+    """Blend features of some catalogue rows (sorted), indexed like the full feature matrix:
+    `features[catalogue_rows]` (each of them scored) is what `HybridRecommender.explain` reads."""
+
+    rows: np.ndarray
+    values: np.ndarray
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        return self.values[np.searchsorted(self.rows, rows)]
+
+
+@dataclass
+class BlendCandidates:
+    """The hybrid's candidate path for large catalogues (switched on by backend.ml.size_policy).
+
+    Per user, the rows to score are the union of `per_source` rows from each cheap signal: the
+    best EASE scores, the SVD's maximum inner products (an ANN index over [item factors, item
+    base]), the content text profile's nearest stories (with embeddings) and the most popular,
+    trending and voted-for movies (the same for everyone). Every blend feature is then computed
+    on those rows only; SVD and content are standardised with the mean and deviation of a fixed
+    sample of `reference` rows (all rows when the catalogue is no larger), the other signals over
+    the whole catalogue as the exhaustive path does, so when the candidates cover the catalogue
+    the ranking is the exhaustive one.
+    """
+
+    per_source: int
+    always: np.ndarray
+    reference: np.ndarray
+    svd_index: VectorIndex
+    text_index: VectorIndex | None
+
+    @classmethod
+    def for_policy(cls, hybrid, policy: SizePolicy) -> BlendCandidates | None:  # noqa: ANN001
+        """The candidate path for the bound `hybrid`, None where its catalogue is below the
+        policy's `candidates_min_items` (every movie is scored)."""
+        n = len(hybrid.catalogue.item_ids)
+        per_source = serving_candidates(n, policy)
+        if per_source is None:
+            return None
+        ann_min_items = policy.candidates_ann_min_items
+        popular = [  # the same for everyone: a user-free score
+            top_n(hybrid.model(name).score(None), per_source) for name in WHOLE_CATALOGUE[1:]
+        ]
+        rng = np.random.default_rng(0)
+        reference = np.sort(rng.choice(n, min(n, policy.candidates_reference_rows), False))
+        svd = hybrid.model("svd")
+        # _base is mu + b_i per catalogue row and _factors q_i (zeros where SVD lacks the movie)
+        factors, _ = mips_augment(np.column_stack([svd._factors, svd._base]))
+        users = svd.pu[:64]
+        tune = mips_query(np.column_stack([users, np.ones(len(users))]))
+        options = {"method": "ivf", "nlist": max(1, int(np.sqrt(n))), "tune_queries": tune}
+        svd_index = make_index("auto", n, ann_min_items, **options).build(factors)
+        text_index = None
+        if hybrid.has_text:
+            text = hybrid.content
+            rows = np.flatnonzero(text.has_text)
+            options = {"method": "ivf", "nlist": max(1, int(np.sqrt(rows.size)))}
+            text_index = make_index("auto", rows.size, ann_min_items, **options)
+            text_index.build(text.text[rows], rows)
+        return cls(per_source, np.unique(np.concatenate(popular)), reference, svd_index, text_index)
+
+    def rows(
+        self,
+        hybrid,  # noqa: ANN001
+        user: UserHistory,
+        ease: np.ndarray | None,
+        skip: np.ndarray,
+        use_content: bool,
+    ) -> np.ndarray:
+        """Sorted unique candidate rows for this user, `skip` rows left out."""
+        found = [self.always]
+        if ease is not None:
+            found.append(top_n(ease, self.per_source, skip))
+        vector = hybrid.model("svd").user_factors(user)
+        if vector is not None:
+            query = mips_query(np.append(np.asarray(vector[1], np.float32), 1.0))
+            found.append(self.svd_index.candidates(query, self.per_source)[0])
+        if use_content and self.text_index is not None:
+            profile = hybrid.model("content_text").profile(user)
+            if profile is not None:
+                found.append(self.text_index.candidates(profile, self.per_source)[0])
+        rows = np.unique(np.concatenate(found))
+        return rows[(rows >= 0) & ~np.isin(rows, skip)]
+
+    def blend(
+        self,
+        hybrid,  # noqa: ANN001 - the bound HybridRecommender
+        user: UserHistory,
+        exclude: np.ndarray | None,
+        use_content: bool,
+    ) -> tuple[RowFeatures, object, np.ndarray]:
+        """(features of the candidate rows, the blend weights, scores over the catalogue with
+        -inf outside the candidates): what `HybridRecommender.ranked` gets from `blend_features`
+        on the exhaustive path."""
+        weights = hybrid.weights(use_content, len(user))
+        needed = {name.removeprefix("cold_") for name in weights.names} - {"cold"}
+        ease = hybrid.model("item_item").score(user)
+        z_full = {
+            name: hybrid._standardised(
+                name, ease if name == "item_item" else hybrid.model(name).score(user)
+            )
+            for name in WHOLE_CATALOGUE
+            if name in needed
+        }
+        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
+        ease = ease if len(user) else None
+        rows = self.rows(hybrid, user, ease, skip, use_content and hybrid.has_text)
+        z = {name: values[rows] for name, values in z_full.items()}
+        scored = np.r_[rows, self.reference]
+        if "svd" in needed:
+            z["svd"] = _standardised_by_reference(
+                hybrid.model("svd").score_rows(user, scored), rows.size
+            )
+        for name, model in hybrid._content.items():
+            if name in needed:
+                profile = model.profile(user)
+                values = (
+                    np.zeros(scored.size, np.float32)
+                    if profile is None
+                    else model._matrix[scored] @ profile
+                )
+                z[name] = _standardised_by_reference(values, rows.size)
+        shrink = hybrid._shrink[rows]
+        for name in ("svd", "item_item"):
+            if name in z:
+                z[name] = z[name] * shrink
+        features = feature_matrix(
+            z, hybrid.is_cold[rows], weights.names, standardised=True, missing=np.zeros(rows.size)
+        )
+        scores = np.full(len(hybrid.catalogue.item_ids), -np.inf)
+        scores[rows] = weights.score(features)
+        return RowFeatures(rows, features), weights, scores
+
+
+def _standardised_by_reference(values: np.ndarray, n_rows: int) -> np.ndarray:
+    """z-scores of values[:n_rows] by the mean and deviation of values[n_rows:] (the reference
+    rows), as `blender.standardise` does over the whole catalogue."""
+    values = np.asarray(values, np.float64)
+    reference = values[n_rows:]
+    std = reference.std()
+    if std < 1e-12:
+        return np.zeros(n_rows)
+    return (values[:n_rows] - reference.mean()) / std
