@@ -137,11 +137,8 @@ class AnnCandidates(Recommender):
 
 
 # ---------------------------------------------------------------------- the served hybrid
-# Signals scored over the whole catalogue even on the candidate path: EASE is a gather over the
-# user's rated rows (its full vector also proposes candidates), the popularity kinds are arrays
-# standardised once per bound model. SVD and content, matrix products over every movie, are
-# scored on the candidate and reference rows only.
-WHOLE_CATALOGUE = ("item_item", "popularity", "trending", "metadata_popularity")
+# Arrays the same for every user, standardised once per bound model (as the exhaustive path).
+POPULAR_KINDS = ("popularity", "trending", "metadata_popularity")
 
 
 @dataclass
@@ -161,18 +158,25 @@ class BlendCandidates:
     """The hybrid's candidate path for large catalogues (switched on by backend.ml.size_policy).
 
     Per user, the rows to score are the union of `per_source` rows from each cheap signal: the
-    best EASE scores, the SVD's maximum inner products (an ANN index over [item factors, item
-    base]), the content text profile's nearest stories (with embeddings) and the most popular,
-    trending and voted-for movies (the same for everyone). Every blend feature is then computed
-    on those rows only; SVD and content are standardised with the mean and deviation of a fixed
-    sample of `reference` rows (all rows when the catalogue is no larger), the other signals over
-    the whole catalogue as the exhaustive path does, so when the candidates cover the catalogue
-    the ranking is the exhaustive one.
+    best EASE scores (a sum over EASE's own items, which are few), the SVD's maximum inner
+    products (an ANN index over [item factors, item base]), the content text profile's nearest
+    stories (with embeddings) and the most popular, trending and voted-for movies (the same for
+    everyone). Every blend feature is then computed on those rows only, standardised as the
+    exhaustive path standardises it over the whole catalogue: EASE by its exact catalogue mean
+    and deviation (zero outside its items), the popularity kinds by their precomputed z-scores,
+    SVD and content by the mean and deviation over a fixed sample of `reference` rows (every
+    row when the catalogue is no larger; the SVD bound to those movies and their content rows
+    are gathered once, so each is one contiguous product). When the candidates cover the
+    catalogue the ranking is the exhaustive one.
     """
 
     per_source: int
-    always: np.ndarray
-    reference: np.ndarray
+    always: np.ndarray  # the popular, trending and voted-for rows
+    ease_rows: np.ndarray  # catalogue rows of EASE's items
+    ease_positions: np.ndarray  # their positions among EASE's items
+    ease_slot: np.ndarray  # catalogue row -> index into ease_rows (-1: not an EASE item)
+    svd_reference: Recommender  # the SVD bound to the reference movies
+    content_reference: dict[str, np.ndarray]  # content signal -> its reference rows' vectors
     svd_index: VectorIndex
     text_index: VectorIndex | None
 
@@ -180,44 +184,62 @@ class BlendCandidates:
     def for_policy(cls, hybrid, policy: SizePolicy) -> BlendCandidates | None:  # noqa: ANN001
         """The candidate path for the bound `hybrid`, None where its catalogue is below the
         policy's `candidates_min_items` (every movie is scored)."""
-        n = len(hybrid.catalogue.item_ids)
+        catalogue = hybrid.catalogue
+        n = len(catalogue.item_ids)
         per_source = serving_candidates(n, policy)
         if per_source is None:
             return None
-        ann_min_items = policy.candidates_ann_min_items
-        popular = [  # the same for everyone: a user-free score
-            top_n(hybrid.model(name).score(None), per_source) for name in WHOLE_CATALOGUE[1:]
-        ]
+        popular = [top_n(hybrid.model(name).score(None), per_source) for name in POPULAR_KINDS]
+        items = hybrid.model("item_item")
+        ease_slot = np.full(n, -1)
+        positions = items.positions(catalogue.item_ids)
+        ease_rows = np.flatnonzero(positions >= 0)
+        ease_slot[ease_rows] = np.arange(ease_rows.size)
         rng = np.random.default_rng(0)
         reference = np.sort(rng.choice(n, min(n, policy.candidates_reference_rows), False))
         svd = hybrid.model("svd")
-        # _base is mu + b_i per catalogue row and _factors q_i (zeros where SVD lacks the movie)
+        svd_reference = svd.bind(
+            Catalogue(catalogue.item_ids[reference], catalogue.metadata_votes[reference])
+        )
+        matrices = {}  # text and watch profiles read the same matrix: gather it once
+        for model in hybrid._content.values():
+            matrices.setdefault(id(model._matrix), model._matrix[reference])
+        content_reference = {
+            name: matrices[id(model._matrix)] for name, model in hybrid._content.items()
+        }
+        ann = policy.candidates_ann_min_items
+        # _base is mu + b_i per catalogue row, _factors q_i (zeros where SVD lacks the movie)
         factors, _ = mips_augment(np.column_stack([svd._factors, svd._base]))
         users = svd.pu[:64]
         tune = mips_query(np.column_stack([users, np.ones(len(users))]))
         options = {"method": "ivf", "nlist": max(1, int(np.sqrt(n))), "tune_queries": tune}
-        svd_index = make_index("auto", n, ann_min_items, **options).build(factors)
+        svd_index = make_index("auto", n, ann, **options).build(factors)
         text_index = None
         if hybrid.has_text:
             text = hybrid.content
             rows = np.flatnonzero(text.has_text)
             options = {"method": "ivf", "nlist": max(1, int(np.sqrt(rows.size)))}
-            text_index = make_index("auto", rows.size, ann_min_items, **options)
+            text_index = make_index("auto", rows.size, ann, **options)
             text_index.build(text.text[rows], rows)
-        return cls(per_source, np.unique(np.concatenate(popular)), reference, svd_index, text_index)
+        return cls(
+            per_source, np.unique(np.concatenate(popular)), ease_rows, positions[ease_rows],
+            ease_slot, svd_reference, content_reference, svd_index, text_index,
+        )  # fmt: skip
 
     def rows(
         self,
         hybrid,  # noqa: ANN001
         user: UserHistory,
-        ease: np.ndarray | None,
+        ease: np.ndarray,
         skip: np.ndarray,
         use_content: bool,
     ) -> np.ndarray:
-        """Sorted unique candidate rows for this user, `skip` rows left out."""
+        """Sorted unique candidate rows for this user (`ease`: EASE's scores on `ease_rows`),
+        `skip` rows left out."""
         found = [self.always]
-        if ease is not None:
-            found.append(top_n(ease, self.per_source, skip))
+        if len(user):
+            skipped = self.ease_slot[skip[skip >= 0]]
+            found.append(self.ease_rows[top_n(ease, self.per_source, skipped)])
         vector = hybrid.model("svd").user_factors(user)
         if vector is not None:
             query = mips_query(np.append(np.asarray(vector[1], np.float32), 1.0))
@@ -241,32 +263,37 @@ class BlendCandidates:
         on the exhaustive path."""
         weights = hybrid.weights(use_content, len(user))
         needed = {name.removeprefix("cold_") for name in weights.names} - {"cold"}
-        ease = hybrid.model("item_item").score(user)
-        z_full = {
-            name: hybrid._standardised(
-                name, ease if name == "item_item" else hybrid.model(name).score(user)
-            )
-            for name in WHOLE_CATALOGUE
+        n = len(hybrid.catalogue.item_ids)
+        ease = (
+            hybrid.model("item_item").score_model_items(user.item_ids)[self.ease_positions]
+            if len(user)
+            else np.zeros(self.ease_rows.size)
+        )
+        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
+        rows = self.rows(hybrid, user, ease, skip, use_content and hybrid.has_text)
+        z = {
+            name: hybrid._standardised(name, hybrid.model(name).score(user))[rows]
+            for name in POPULAR_KINDS
             if name in needed
         }
-        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
-        ease = ease if len(user) else None
-        rows = self.rows(hybrid, user, ease, skip, use_content and hybrid.has_text)
-        z = {name: values[rows] for name, values in z_full.items()}
-        scored = np.r_[rows, self.reference]
+        if "item_item" in needed:
+            slot = self.ease_slot[rows]
+            mean = ease.sum() / n
+            std = np.sqrt(max(float(ease @ ease) / n - mean * mean, 0.0))
+            z["item_item"] = _z(np.where(slot >= 0, ease[np.maximum(slot, 0)], 0.0), mean, std)
         if "svd" in needed:
-            z["svd"] = _standardised_by_reference(
-                hybrid.model("svd").score_rows(user, scored), rows.size
-            )
+            reference = self.svd_reference.score(user)
+            values = hybrid.model("svd").score_rows(user, rows)
+            z["svd"] = _z(values, reference.mean(), reference.std())
         for name, model in hybrid._content.items():
             if name in needed:
                 profile = model.profile(user)
-                values = (
-                    np.zeros(scored.size, np.float32)
-                    if profile is None
-                    else model._matrix[scored] @ profile
-                )
-                z[name] = _standardised_by_reference(values, rows.size)
+                if profile is None:  # the exhaustive path's all-zero cosines
+                    z[name] = np.zeros(rows.size)
+                    continue
+                reference = self.content_reference[name] @ profile
+                values = model._matrix[rows] @ profile
+                z[name] = _z(values, reference.mean(dtype=np.float64), reference.std())
         shrink = hybrid._shrink[rows]
         for name in ("svd", "item_item"):
             if name in z:
@@ -274,17 +301,15 @@ class BlendCandidates:
         features = feature_matrix(
             z, hybrid.is_cold[rows], weights.names, standardised=True, missing=np.zeros(rows.size)
         )
-        scores = np.full(len(hybrid.catalogue.item_ids), -np.inf)
+        scores = np.full(n, -np.inf)
         scores[rows] = weights.score(features)
         return RowFeatures(rows, features), weights, scores
 
 
-def _standardised_by_reference(values: np.ndarray, n_rows: int) -> np.ndarray:
-    """z-scores of values[:n_rows] by the mean and deviation of values[n_rows:] (the reference
-    rows), as `blender.standardise` does over the whole catalogue."""
+def _z(values: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """z-scores by a given mean and deviation, zeros for a constant signal (as
+    `blender.standardise` does over the whole catalogue)."""
     values = np.asarray(values, np.float64)
-    reference = values[n_rows:]
-    std = reference.std()
     if std < 1e-12:
-        return np.zeros(n_rows)
-    return (values[:n_rows] - reference.mean()) / std
+        return np.zeros_like(values)
+    return (values - mean) / std

@@ -41,10 +41,10 @@ class SizePolicy:
     large_item_max_items: int = 10_000
     validation_max_ratings: int = 2_500_000
     # Serving: from this many catalogue movies the blend is scored over candidates only.
-    candidates_min_items: int = 12_000
+    candidates_min_items: int = 20_000
     candidates_per_source: int = 300  # rows each cheap signal proposes
-    candidates_reference_rows: int = 2_000  # rows the per-user standardisation is estimated on
-    candidates_ann_min_items: int = 50_000  # faiss (when installed) instead of an exact scan
+    candidates_reference_rows: int = 2_000  # rows SVD and content are standardised on
+    candidates_ann_min_items: int = 20_000  # faiss (when installed) instead of an exact scan
 
 
 @dataclass(frozen=True)
