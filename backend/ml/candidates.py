@@ -232,10 +232,10 @@ class BlendCandidates:
         user: UserHistory,
         ease: np.ndarray,
         skip: np.ndarray,
-        use_content: bool,
+        text_profile: np.ndarray | None,
     ) -> np.ndarray:
-        """Sorted unique candidate rows for this user (`ease`: EASE's scores on `ease_rows`),
-        `skip` rows left out."""
+        """Sorted unique candidate rows for this user (`ease`: EASE's scores on `ease_rows`,
+        `text_profile`: the content query, None without one), `skip` rows left out."""
         found = [self.always]
         if len(user):
             skipped = self.ease_slot[skip[skip >= 0]]
@@ -244,10 +244,8 @@ class BlendCandidates:
         if vector is not None:
             query = mips_query(np.append(np.asarray(vector[1], np.float32), 1.0))
             found.append(self.svd_index.candidates(query, self.per_source)[0])
-        if use_content and self.text_index is not None:
-            profile = hybrid.model("content_text").profile(user)
-            if profile is not None:
-                found.append(self.text_index.candidates(profile, self.per_source)[0])
+        if text_profile is not None and self.text_index is not None:
+            found.append(self.text_index.candidates(text_profile, self.per_source)[0])
         rows = np.unique(np.concatenate(found))
         return rows[(rows >= 0) & ~np.isin(rows, skip)]
 
@@ -270,7 +268,13 @@ class BlendCandidates:
             else np.zeros(self.ease_rows.size)
         )
         skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
-        rows = self.rows(hybrid, user, ease, skip, use_content and hybrid.has_text)
+        use_content = use_content and hybrid.has_text
+        profiles = {  # each content profile once: it is a query and a signal
+            name: model.profile(user)
+            for name, model in hybrid._content.items()
+            if name in needed or (use_content and name == "content_text")
+        }
+        rows = self.rows(hybrid, user, ease, skip, profiles.get("content_text"))
         z = {
             name: hybrid._standardised(name, hybrid.model(name).score(user))[rows]
             for name in POPULAR_KINDS
@@ -287,7 +291,7 @@ class BlendCandidates:
             z["svd"] = _z(values, reference.mean(), reference.std())
         for name, model in hybrid._content.items():
             if name in needed:
-                profile = model.profile(user)
+                profile = profiles[name]
                 if profile is None:  # the exhaustive path's all-zero cosines
                     z[name] = np.zeros(rows.size)
                     continue

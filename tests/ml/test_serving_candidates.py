@@ -107,7 +107,8 @@ def test_few_candidates_rank_only_candidate_rows(trained) -> None:  # noqa: ANN0
         skip = np.r_[user.rows, exclude]
         ease = switched.model("item_item").score_model_items(user.item_ids)
         ease = ease[switched.candidates.ease_positions]
-        candidates = switched.candidates.rows(switched, user, ease, skip, use_content=True)
+        profile = switched.model("content_text").profile(user)
+        candidates = switched.candidates.rows(switched, user, ease, skip, profile)
         # the popular rows, three from EASE, three SVD inner products, three nearest stories
         assert switched.candidates.always.size <= candidates.size <= 3 * 3 + 3 + 3 + 3
         ranking = switched.ranked(user, 5, exclude=exclude)
