@@ -19,12 +19,14 @@ import numpy as np
 
 from backend.ml.base import Recommender, UserHistory
 from backend.ml.blender import BlendWeights, feature_matrix, mmr_rerank, standardise
+from backend.ml.candidates import BlendCandidates, RowFeatures
 from backend.ml.cold_blend import ColdUserBlends
 from backend.ml.content import ContentModel, score_together
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import ItemItemModel
 from backend.ml.popularity import MetadataPopularity, PopularityModel
 from backend.ml.scoring import Catalogue, ContentMatrices, top_n
+from backend.ml.size_policy import SizePolicy
 from backend.ml.svd import SVDModel
 
 SUPPORT_SHRINKAGE = 5.0
@@ -50,7 +52,7 @@ class Explanation:
 class Ranking:
     rows: np.ndarray
     scores: np.ndarray
-    features: np.ndarray
+    features: np.ndarray | RowFeatures
 
 
 @dataclass
@@ -63,6 +65,8 @@ class HybridRecommender(Recommender):
     meta: dict = field(default_factory=dict)
     # Blends for users with few ratings (backend.ml.cold_blend); None: the warm blend for all.
     cold_users: ColdUserBlends | None = None
+    # What switches with size; at serving, the candidate path for large catalogues.
+    size_policy: SizePolicy = field(default_factory=SizePolicy)
 
     name = "hybrid"
 
@@ -115,6 +119,7 @@ class HybridRecommender(Recommender):
         bound.is_cold = support == 0
         bound._shrink = support / (support + SUPPORT_SHRINKAGE)
         bound._z_cache = {}
+        bound.candidates = BlendCandidates.for_policy(bound, self.size_policy)
         return bound
 
     @property
@@ -198,8 +203,11 @@ class HybridRecommender(Recommender):
         """The one ranking path (`rank` is its rows): top-k unrated rows by blend score, with
         `diversity` > 0 re-ranked by MMR over story vectors; the scores and features come
         along so reasons need no second pass over the signals."""
-        features, weights = self.blend_features(user, use_content)
-        scores = weights.score(features)
+        if self.candidates is None:
+            features, weights = self.blend_features(user, use_content)
+            scores = weights.score(features)
+        else:  # a large catalogue (size_policy): the blend over candidate rows only
+            features, weights, scores = self.candidates.blend(self, user, exclude, use_content)
         skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
         if diversity <= 0 or not self.has_text:
             rows = top_n(scores, k, skip)

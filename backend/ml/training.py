@@ -462,7 +462,7 @@ def train_hybrid(
     params = params or TrainParams()
     started = time.perf_counter()
     clock = StageClock()
-    plan = plan_for(data, params.size, params.item_max_items)
+    plan = plan_for(data, params.size, params.item_max_items, len(catalogue.item_ids))
     item_l2 = params.item_l2
     try:
         with_content, without_content, holdout_rmse, cold_users = learn_blend_weights(
@@ -499,6 +499,6 @@ def train_hybrid(
     }
     svd.meta.update({"version": meta["version"], "holdout_rmse": holdout_rmse})
     hybrid = HybridRecommender(
-        svd, items, popularity, with_content, without_content, meta, cold_users
+        svd, items, popularity, with_content, without_content, meta, cold_users, params.size
     )
     return hybrid.bind(catalogue, content)
