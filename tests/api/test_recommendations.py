@@ -219,9 +219,24 @@ def test_retrain_while_serving_has_no_errors(loaded):
     assert loaded.bundle.version != before
 
 
+def _ease_votes(hybrid, user, use_content: bool) -> np.ndarray:  # noqa: ANN001
+    """Each rated movie's part per unit of B in the blend score, from the EASE signals' weights,
+    the movies' votes (1, or their recency weight) and each signal's spread over the catalogue."""
+    blend = hybrid.weights(use_content, len(user))
+    votes = np.zeros(len(user))
+    for name in ("item_item", "item_recent"):
+        if name in blend.names:
+            model = hybrid.model(name)
+            vote = model.history_weights(user)
+            vote = np.ones(len(user)) if vote is None else vote
+            votes += blend.weights[blend.names.index(name)] * vote / model.score(user).std()
+    return votes
+
+
 def test_reasons_name_the_top_collaborative_contributor(loaded):
-    """ "Because you rated X" names the liked movie with the largest EASE weight towards the pick;
-    "Similar story to" only appears with embeddings; predicted stars are on the rating scale."""
+    """ "Because you rated X" names the liked movie with the largest EASE part in the pick's
+    blend score (both EASE signals, the recency-weighted one too); "Similar story to" only
+    appears with embeddings; predicted stars are on the rating scale."""
     with SessionLocal() as db:
         from backend.services.model_data import user_ratings
 
@@ -239,6 +254,7 @@ def test_reasons_name_the_top_collaborative_contributor(loaded):
                     continue
                 row = hybrid.catalogue.positions(np.array([rec.movie.id]))
                 weights = hybrid.model("item_item").contributions(user, row)[:, 0]
+                weights = weights * _ease_votes(hybrid, user, method == "hybrid")
                 weights = np.where(ratings >= LIKED_RATING, weights, 0.0)
                 top = int(rated[int(np.argmax(weights))])
                 assert weights.max() > 0 and ratings[int(np.argmax(weights))] >= LIKED_RATING
