@@ -25,6 +25,7 @@ from backend.ml.ann import VectorIndex, load_index, make_index, mips_augment, mi
 from backend.ml.base import Recommender, UserHistory
 from backend.ml.blender import feature_matrix
 from backend.ml.interactions import Interactions
+from backend.ml.item_model import EASE_SIGNALS
 from backend.ml.scoring import Catalogue, top_n
 from backend.ml.size_policy import SizePolicy, serving_candidates
 
@@ -262,11 +263,13 @@ class BlendCandidates:
         weights = hybrid.weights(use_content, len(user))
         needed = {name.removeprefix("cold_") for name in weights.names} - {"cold"}
         n = len(hybrid.catalogue.item_ids)
-        ease = (
-            hybrid.model("item_item").score_model_items(user.item_ids)[self.ease_positions]
-            if len(user)
-            else np.zeros(self.ease_rows.size)
-        )
+        ease = {  # each EASE signal's scores on EASE's own items (rows `ease_rows`)
+            name: hybrid.model("item_item").score_model_items(
+                user.item_ids, hybrid.model(name).history_weights(user)
+            )[self.ease_positions]
+            for name in EASE_SIGNALS
+            if len(user) and (name in needed or name == "item_item")
+        }
         skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
         use_content = use_content and hybrid.has_text
         profiles = {  # each content profile once: it is a query and a signal
@@ -274,17 +277,18 @@ class BlendCandidates:
             for name, model in hybrid._content.items()
             if name in needed or (use_content and name == "content_text")
         }
-        rows = self.rows(hybrid, user, ease, skip, profiles.get("content_text"))
+        plain = ease.get("item_item", np.zeros(self.ease_rows.size))
+        rows = self.rows(hybrid, user, plain, skip, profiles.get("content_text"))
         z = {
             name: hybrid._standardised(name, hybrid.model(name).score(user))[rows]
             for name in POPULAR_KINDS
             if name in needed
         }
-        if "item_item" in needed:
-            slot = self.ease_slot[rows]
-            mean = ease.sum() / n
-            std = np.sqrt(max(float(ease @ ease) / n - mean * mean, 0.0))
-            z["item_item"] = _z(np.where(slot >= 0, ease[np.maximum(slot, 0)], 0.0), mean, std)
+        slot = self.ease_slot[rows]
+        for name, values in ease.items():
+            mean = values.sum() / n
+            std = np.sqrt(max(float(values @ values) / n - mean * mean, 0.0))
+            z[name] = _z(np.where(slot >= 0, values[np.maximum(slot, 0)], 0.0), mean, std)
         if "svd" in needed:
             reference = self.svd_reference.score(user)
             values = hybrid.model("svd").score_rows(user, rows)
@@ -299,7 +303,7 @@ class BlendCandidates:
                 values = model._matrix[rows] @ profile
                 z[name] = _z(values, reference.mean(dtype=np.float64), reference.std())
         shrink = hybrid._shrink[rows]
-        for name in ("svd", "item_item"):
+        for name in ("svd", *EASE_SIGNALS):
             if name in z:
                 z[name] = z[name] * shrink
         features = feature_matrix(

@@ -23,7 +23,7 @@ from backend.ml.candidates import BlendCandidates, RowFeatures
 from backend.ml.cold_blend import ColdUserBlends
 from backend.ml.content import ContentModel, score_together
 from backend.ml.interactions import Interactions
-from backend.ml.item_model import ItemItemModel
+from backend.ml.item_model import EASE_SIGNALS, ItemItemModel
 from backend.ml.popularity import MetadataPopularity, PopularityModel
 from backend.ml.scoring import Catalogue, ContentMatrices, top_n
 from backend.ml.size_policy import SizePolicy
@@ -32,8 +32,7 @@ from backend.ml.svd import SVDModel
 SUPPORT_SHRINKAGE = 5.0
 # The "item_recent" signal's half-life in ratings, unless training chose one (meta).
 RECENT_HALF_LIFE = 10.0
-COLLABORATIVE = ("svd", "item_item", "item_recent")
-EASE_SIGNALS = ("item_item", "item_recent")
+COLLABORATIVE = ("svd", *EASE_SIGNALS)
 CONTENT = ("content_text", "content_watch", "content_image")
 POPULAR = ("popularity", "trending", "metadata_popularity")
 LIKED_RATING = 3.5  # on the 0.5-5 star scale: the lowest rating that reads as "liked"

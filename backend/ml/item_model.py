@@ -24,6 +24,9 @@ from backend.ml.ids import IdLookup
 from backend.ml.interactions import Interactions
 from backend.ml.scoring import Catalogue
 
+# The blend signals EASE gives: every rated movie voting alike, and by recency (`as_recent`).
+EASE_SIGNALS = ("item_item", "item_recent")
+
 
 def recency_weights(n: int, half_life: float) -> np.ndarray:
     """The vote of each of n ratings in the order rated: 1 for the latest, halving every
