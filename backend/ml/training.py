@@ -288,8 +288,7 @@ def _learn_from_validation(
     previous: HybridRecommender | None = None,
 ) -> tuple[BlendWeights, BlendWeights, float | None, ColdUserBlends]:
     hybrid = v.model
-    signals_available = ["svd", "item_item", "item_recent", "popularity", "trending"]
-    signals_available += ["metadata_popularity"]
+    signals_available = [s for s in WARM_SIGNALS if s not in CONTENT_SIGNALS]
     signals_available += [name for name in CONTENT_SIGNALS if name in hybrid._content]
     names_full = feature_names(signals_available)
     names_base = feature_names([s for s in signals_available if s not in CONTENT_SIGNALS])
@@ -336,15 +335,10 @@ def _learn_from_validation(
             # credit "cold" with a popularity it will not have in service; never let it boost.
             position = names.index("cold")
             coef[position] = min(coef[position], 0.0)
-        metrics = {
-            "validation_users": int(len(kept_users)),
-            "examples": int(len(y)),
-            "learned_at": trained_at,
-            "objective": params.blend_objective,
-            "item_l2": v.item_l2,
-            "item_recent_half_life": v.recent_half_life,
-            "item_recent_half_life_validation_ndcg": v.recent_half_life_scores,
-        }
+        metrics = {"validation_users": int(len(kept_users)), "examples": int(len(y)),
+                   "learned_at": trained_at, "objective": params.blend_objective,
+                   "item_l2": v.item_l2, "item_recent_half_life": v.recent_half_life,
+                   "item_recent_half_life_validation_ndcg": v.recent_half_life_scores}  # fmt: skip
         if v.item_l2_scores:
             metrics["item_l2_validation_ndcg"] = v.item_l2_scores
         if params.blend_objective == "ndcg":
