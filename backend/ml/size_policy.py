@@ -21,7 +21,7 @@ the data are bounded (figures in docs/scaling.md):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -49,13 +49,7 @@ class SizePlan:
     validation_max_ratings: int | None  # None: the validation split uses every user
 
     def as_meta(self) -> dict:
-        return {
-            "n_ratings": self.n_ratings,
-            "svd_ratings_per_user": self.svd_ratings_per_user,
-            "item_max_items": self.item_max_items,
-            "item_l2_grid": self.item_l2_grid,
-            "validation_max_ratings": self.validation_max_ratings,
-        }
+        return asdict(self)
 
 
 def plan_for(data: Interactions, policy: SizePolicy, item_max_items: int) -> SizePlan:

@@ -16,13 +16,9 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from backend.ml.movielens import ML100K_GENRES, ImportFormatError
 from backend.models import Movie, Rating, User
-from backend.services.importer_files import (
-    ML100K_GENRES,
-    ImportFiles,
-    ImportFormatError,
-    read_import_files,
-)
+from backend.services.importer_files import ImportFiles, read_import_files
 from backend.services.ratings import bump_ratings_versions
 
 __all__ = ["ML100K_GENRES", "ImportFormatError", "ImportStats", "import_movielens"]
