@@ -22,8 +22,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip wheel setuptools
 
+# The text model's ONNX export and int8 quantisation, made once at install (about 20 s): every
+# index build after it runs from the export without importing PyTorch.
+EXPORT_TEXT_MODEL = $(BIN)/python -c "from backend.services.recommender_runtime import \
+	get_runtime; get_runtime().text_encoder().load()"
+
 install: $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
+	$(EXPORT_TEXT_MODEL)
 
 # The API (uvicorn, WEB_CONCURRENCY workers) and the job worker, started and stopped together.
 run: $(BIN)/python
@@ -56,6 +62,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 install-cpu: $(BIN)/python
 	$(BIN)/pip install --index-url $(TORCH_CPU_INDEX) torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -e '.[dev]'
+	$(EXPORT_TEXT_MODEL)
 
 # Figures go to docs/performance/results.json; `make benchmark-docs` renders docs/performance.md.
 BENCHMARKS ?= http in_process cache_replay text_index first_answer retrain_small

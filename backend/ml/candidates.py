@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.ml.ann import VectorIndex, load_index
+from backend.ml.ann import VectorIndex, load_index, make_index, mips_augment, mips_query
 from backend.ml.base import Recommender, UserHistory
+from backend.ml.blender import feature_matrix
 from backend.ml.interactions import Interactions
 from backend.ml.scoring import Catalogue, top_n
+from backend.ml.size_policy import SizePolicy, serving_candidates
 
 Query = Callable[[UserHistory], np.ndarray | None]
 META_FILE = "candidates.json"
@@ -132,3 +134,186 @@ class AnnCandidates(Recommender):
             for i, (query, n) in enumerate(zip(queries, meta["n"], strict=True))
         ]
         return cls(inner.load(directory), sources, np.asarray(meta["always"], np.int64))
+
+
+# ---------------------------------------------------------------------- the served hybrid
+# Arrays the same for every user, standardised once per bound model (as the exhaustive path).
+POPULAR_KINDS = ("popularity", "trending", "metadata_popularity")
+
+
+@dataclass
+class RowFeatures:
+    """Blend features of some catalogue rows (sorted), indexed like the full feature matrix:
+    `features[catalogue_rows]` (each of them scored) is what `HybridRecommender.explain` reads."""
+
+    rows: np.ndarray
+    values: np.ndarray
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        return self.values[np.searchsorted(self.rows, rows)]
+
+
+@dataclass
+class BlendCandidates:
+    """The hybrid's candidate path for large catalogues (switched on by backend.ml.size_policy).
+
+    Per user, the rows to score are the union of `per_source` rows from each cheap signal: the
+    best EASE scores (a sum over EASE's own items, which are few), the SVD's maximum inner
+    products (an ANN index over [item factors, item base]), the content text profile's nearest
+    stories (with embeddings) and the most popular, trending and voted-for movies (the same for
+    everyone). Every blend feature is then computed on those rows only, standardised as the
+    exhaustive path standardises it over the whole catalogue: EASE by its exact catalogue mean
+    and deviation (zero outside its items), the popularity kinds by their precomputed z-scores,
+    SVD and content by the mean and deviation over a fixed sample of `reference` rows (every
+    row when the catalogue is no larger; the SVD bound to those movies and their content rows
+    are gathered once, so each is one contiguous product). When the candidates cover the
+    catalogue the ranking is the exhaustive one.
+    """
+
+    per_source: int
+    always: np.ndarray  # the popular, trending and voted-for rows
+    ease_rows: np.ndarray  # catalogue rows of EASE's items
+    ease_positions: np.ndarray  # their positions among EASE's items
+    ease_slot: np.ndarray  # catalogue row -> index into ease_rows (-1: not an EASE item)
+    svd_reference: Recommender  # the SVD bound to the reference movies
+    content_reference: dict[str, np.ndarray]  # content signal -> its reference rows' vectors
+    svd_index: VectorIndex
+    text_index: VectorIndex | None
+
+    @classmethod
+    def for_policy(cls, hybrid, policy: SizePolicy) -> BlendCandidates | None:  # noqa: ANN001
+        """The candidate path for the bound `hybrid`, None where its catalogue is below the
+        policy's `candidates_min_items` (every movie is scored)."""
+        catalogue = hybrid.catalogue
+        n = len(catalogue.item_ids)
+        per_source = serving_candidates(n, policy)
+        if per_source is None:
+            return None
+        popular = [top_n(hybrid.model(name).score(None), per_source) for name in POPULAR_KINDS]
+        items = hybrid.model("item_item")
+        ease_slot = np.full(n, -1)
+        positions = items.positions(catalogue.item_ids)
+        ease_rows = np.flatnonzero(positions >= 0)
+        ease_slot[ease_rows] = np.arange(ease_rows.size)
+        rng = np.random.default_rng(0)
+        reference = np.sort(rng.choice(n, min(n, policy.candidates_reference_rows), False))
+        svd = hybrid.model("svd")
+        svd_reference = svd.bind(
+            Catalogue(catalogue.item_ids[reference], catalogue.metadata_votes[reference])
+        )
+        matrices = {}  # text and watch profiles read the same matrix: gather it once
+        for model in hybrid._content.values():
+            matrices.setdefault(id(model._matrix), model._matrix[reference])
+        content_reference = {
+            name: matrices[id(model._matrix)] for name, model in hybrid._content.items()
+        }
+        ann = policy.candidates_ann_min_items
+        # _base is mu + b_i per catalogue row, _factors q_i (zeros where SVD lacks the movie)
+        factors, _ = mips_augment(np.column_stack([svd._factors, svd._base]))
+        users = svd.pu[:64]
+        tune = mips_query(np.column_stack([users, np.ones(len(users))]))
+        options = {"method": "ivf", "nlist": max(1, int(np.sqrt(n))), "tune_queries": tune}
+        svd_index = make_index("auto", n, ann, **options).build(factors)
+        text_index = None
+        if hybrid.has_text:
+            text = hybrid.content
+            rows = np.flatnonzero(text.has_text)
+            options = {"method": "ivf", "nlist": max(1, int(np.sqrt(rows.size)))}
+            text_index = make_index("auto", rows.size, ann, **options)
+            text_index.build(text.text[rows], rows)
+        return cls(
+            per_source, np.unique(np.concatenate(popular)), ease_rows, positions[ease_rows],
+            ease_slot, svd_reference, content_reference, svd_index, text_index,
+        )  # fmt: skip
+
+    def rows(
+        self,
+        hybrid,  # noqa: ANN001
+        user: UserHistory,
+        ease: np.ndarray,
+        skip: np.ndarray,
+        text_profile: np.ndarray | None,
+    ) -> np.ndarray:
+        """Sorted unique candidate rows for this user (`ease`: EASE's scores on `ease_rows`,
+        `text_profile`: the content query, None without one), `skip` rows left out."""
+        found = [self.always]
+        if len(user):
+            skipped = self.ease_slot[skip[skip >= 0]]
+            found.append(self.ease_rows[top_n(ease, self.per_source, skipped)])
+        vector = hybrid.model("svd").user_factors(user)
+        if vector is not None:
+            query = mips_query(np.append(np.asarray(vector[1], np.float32), 1.0))
+            found.append(self.svd_index.candidates(query, self.per_source)[0])
+        if text_profile is not None and self.text_index is not None:
+            found.append(self.text_index.candidates(text_profile, self.per_source)[0])
+        rows = np.unique(np.concatenate(found))
+        return rows[(rows >= 0) & ~np.isin(rows, skip)]
+
+    def blend(
+        self,
+        hybrid,  # noqa: ANN001 - the bound HybridRecommender
+        user: UserHistory,
+        exclude: np.ndarray | None,
+        use_content: bool,
+    ) -> tuple[RowFeatures, object, np.ndarray]:
+        """(features of the candidate rows, the blend weights, scores over the catalogue with
+        -inf outside the candidates): what `HybridRecommender.ranked` gets from `blend_features`
+        on the exhaustive path."""
+        weights = hybrid.weights(use_content, len(user))
+        needed = {name.removeprefix("cold_") for name in weights.names} - {"cold"}
+        n = len(hybrid.catalogue.item_ids)
+        ease = (
+            hybrid.model("item_item").score_model_items(user.item_ids)[self.ease_positions]
+            if len(user)
+            else np.zeros(self.ease_rows.size)
+        )
+        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
+        use_content = use_content and hybrid.has_text
+        profiles = {  # each content profile once: it is a query and a signal
+            name: model.profile(user)
+            for name, model in hybrid._content.items()
+            if name in needed or (use_content and name == "content_text")
+        }
+        rows = self.rows(hybrid, user, ease, skip, profiles.get("content_text"))
+        z = {
+            name: hybrid._standardised(name, hybrid.model(name).score(user))[rows]
+            for name in POPULAR_KINDS
+            if name in needed
+        }
+        if "item_item" in needed:
+            slot = self.ease_slot[rows]
+            mean = ease.sum() / n
+            std = np.sqrt(max(float(ease @ ease) / n - mean * mean, 0.0))
+            z["item_item"] = _z(np.where(slot >= 0, ease[np.maximum(slot, 0)], 0.0), mean, std)
+        if "svd" in needed:
+            reference = self.svd_reference.score(user)
+            values = hybrid.model("svd").score_rows(user, rows)
+            z["svd"] = _z(values, reference.mean(), reference.std())
+        for name, model in hybrid._content.items():
+            if name in needed:
+                profile = profiles[name]
+                if profile is None:  # the exhaustive path's all-zero cosines
+                    z[name] = np.zeros(rows.size)
+                    continue
+                reference = self.content_reference[name] @ profile
+                values = model._matrix[rows] @ profile
+                z[name] = _z(values, reference.mean(dtype=np.float64), reference.std())
+        shrink = hybrid._shrink[rows]
+        for name in ("svd", "item_item"):
+            if name in z:
+                z[name] = z[name] * shrink
+        features = feature_matrix(
+            z, hybrid.is_cold[rows], weights.names, standardised=True, missing=np.zeros(rows.size)
+        )
+        scores = np.full(n, -np.inf)
+        scores[rows] = weights.score(features)
+        return RowFeatures(rows, features), weights, scores
+
+
+def _z(values: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """z-scores by a given mean and deviation, zeros for a constant signal (as
+    `blender.standardise` does over the whole catalogue)."""
+    values = np.asarray(values, np.float64)
+    if std < 1e-12:
+        return np.zeros_like(values)
+    return (values - mean) / std

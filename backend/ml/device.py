@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 _CHOICES = ("auto", "cpu", "cuda")
+# The NVIDIA kernel driver's files: without them CUDA cannot be available on Linux.
+_NVIDIA_DRIVER = (Path("/proc/driver/nvidia/version"), Path("/dev/nvidiactl"))
+
+
+def _no_nvidia_driver() -> bool:
+    """True where CUDA is certainly absent, found without importing torch (seconds at start)."""
+    return sys.platform.startswith("linux") and not any(p.exists() for p in _NVIDIA_DRIVER)
 
 
 def resolve_device(preference: str) -> str:
@@ -14,7 +24,7 @@ def resolve_device(preference: str) -> str:
     choice = str(preference).strip().lower()
     if choice not in _CHOICES:
         raise ValueError(f"Unknown device {preference!r}; expected one of {', '.join(_CHOICES)}")
-    if choice == "cpu":
+    if choice == "cpu" or (choice == "auto" and _no_nvidia_driver()):
         return "cpu"
 
     import torch

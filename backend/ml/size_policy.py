@@ -16,6 +16,10 @@ the data are bounded (figures in docs/scaling.md):
   weights: above `validation_max_ratings` it holds randomly drawn users, all their ratings, up
   to that many ratings (with the same per-user SVD cap as the final fit, so the learned blend
   sees the SVD it will serve with).
+
+Serving switches with the catalogue, not the ratings: from `candidates_min_items` movies the
+hybrid ranks over candidates (backend.ml.candidates.BlendCandidates: the union of a few hundred
+rows from cheap signals) instead of scoring every signal over every movie.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ class SizePolicy:
     large_ratings: int = 2_000_000
     large_item_max_items: int = 10_000
     validation_max_ratings: int = 2_500_000
+    # Serving: from this many catalogue movies the blend is scored over candidates only.
+    candidates_min_items: int = 20_000
+    candidates_per_source: int = 300  # rows each cheap signal proposes
+    candidates_reference_rows: int = 2_000  # rows SVD and content are standardised on
+    candidates_ann_min_items: int = 20_000  # faiss (when installed) instead of an exact scan
 
 
 @dataclass(frozen=True)
@@ -47,13 +56,17 @@ class SizePlan:
     item_max_items: int
     item_l2_grid: bool
     validation_max_ratings: int | None  # None: the validation split uses every user
+    serving_candidates: int | None = None  # rows per candidate source; None: exhaustive
 
     def as_meta(self) -> dict:
         return asdict(self)
 
 
-def plan_for(data: Interactions, policy: SizePolicy, item_max_items: int) -> SizePlan:
-    """The switches for `data`: all off below the policy's thresholds."""
+def plan_for(
+    data: Interactions, policy: SizePolicy, item_max_items: int, n_catalogue: int | None = None
+) -> SizePlan:
+    """The switches for `data` (and a catalogue of `n_catalogue` movies, by default the rated
+    ones): all off below the policy's thresholds."""
     n = len(data)
     large = n > policy.large_ratings
     per_user = None
@@ -71,10 +84,28 @@ def plan_for(data: Interactions, policy: SizePolicy, item_max_items: int) -> Siz
         validation_max_ratings=(
             policy.validation_max_ratings if n > policy.validation_max_ratings else None
         ),
+        serving_candidates=serving_candidates(
+            data.n_items if n_catalogue is None else n_catalogue, policy, quiet=True
+        ),
     )
-    if per_user is not None or large or plan.validation_max_ratings is not None:
+    switched = plan.validation_max_ratings is not None or plan.serving_candidates is not None
+    if per_user is not None or large or switched:
         log.info("large-data switches for %d ratings: %s", n, plan.as_meta())
     return plan
+
+
+def serving_candidates(n_items: int, policy: SizePolicy, quiet: bool = False) -> int | None:
+    """Rows per candidate source when a catalogue of `n_items` movies is ranked over candidates
+    (logged unless `quiet`); None below `candidates_min_items`: every movie is scored."""
+    if n_items < policy.candidates_min_items:
+        return None
+    if not quiet:
+        log.info(
+            "serving switch for %d catalogue movies: the blend ranks over candidates "
+            "(%d rows per source, standardised on %d reference rows)",
+            n_items, policy.candidates_per_source, policy.candidates_reference_rows,
+        )  # fmt: skip
+    return policy.candidates_per_source
 
 
 def per_user_cap(counts: np.ndarray, max_total: int) -> int:

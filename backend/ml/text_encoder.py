@@ -118,6 +118,7 @@ class TextEncoder:
         batch_size: int = 32,
         backend: Backend = "auto",
         onnx_dir: Path | None = None,
+        max_seq_length: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -131,6 +132,8 @@ class TextEncoder:
                 f"TEXT_BACKEND={backend} needs ONNX Runtime: pip install onnxruntime onnx"
             )
         self.backend = backend
+        # None: the model's own limit (MiniLM: 256 tokens); a lower one is another model version.
+        self.max_seq_length = max_seq_length
         self._onnx_dir = onnx_dir or text_onnx.default_cache_dir()
         self._onnx: text_onnx.OnnxTextRunner | None = None
         # Texts encoded by this encoder so far, batch by batch, and (during an index build) a
@@ -170,8 +173,10 @@ class TextEncoder:
             self.load()
         assert self._version is not None
         # int8 weights give (slightly) different vectors: an index built with them is another
-        # model's. fp32 ONNX reproduces PyTorch's vectors, so the version is the same.
-        return self._version + ("+int8" if self.backend == "onnx-int8" else "")
+        # model's. fp32 ONNX reproduces PyTorch's vectors, so the version is the same; so does
+        # a token limit that cuts texts shorter than the model's own.
+        limit = f"+max{self.max_seq_length}" if self.max_seq_length else ""
+        return self._version + ("+int8" if self.backend == "onnx-int8" else "") + limit
 
     @property
     def dim(self) -> int:
@@ -182,12 +187,21 @@ class TextEncoder:
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self._model is not None or self._onnx is not None
 
     def load(self) -> TextEncoder:
         with self._lock:
-            if self._model is None:
+            if not self.loaded and self._start_prepared_onnx():
+                logger.info(
+                    "Loaded text model %s (%s, dim=%d) from its ONNX export, without PyTorch",
+                    self.model_name, self._version, self._dim,
+                )  # fmt: skip
+            elif not self.loaded:
                 self._model = self._load_model()
+                if self.max_seq_length:
+                    self._model.max_seq_length = min(
+                        self._model.max_seq_length, self.max_seq_length
+                    )
                 dim_fn = getattr(self._model, "get_embedding_dimension", None)
                 if dim_fn is None:  # sentence-transformers < 5 naming
                     dim_fn = self._model.get_sentence_embedding_dimension
@@ -210,6 +224,22 @@ class TextEncoder:
                 )
         return self
 
+    def _onnx_folder(self) -> Path:
+        """Where the export of these weights lives (one folder per model version)."""
+        return self._onnx_dir / (self._version or "model").replace("/", "_").replace(":", "_")
+
+    def _start_prepared_onnx(self) -> bool:
+        """Run from an earlier export when there is one: the weights' version is known without
+        loading them (a local or bundled model), so PyTorch is never imported."""
+        if self.backend == "torch" or self._version is None:
+            return False
+        folder, int8 = self._onnx_folder(), self.backend == "onnx-int8"
+        if not text_onnx.ready(folder, int8):
+            return False
+        self._onnx = text_onnx.OnnxTextRunner(folder, int8, max_seq_length=self.max_seq_length)
+        self._dim = self._onnx.dim
+        return True
+
     def _start_onnx(self) -> None:
         if self.backend == "torch":
             return
@@ -217,10 +247,9 @@ class TextEncoder:
             logger.warning("text model %s is not mean-pooled: using PyTorch", self.model_name)
             self.backend = "torch"
             return
-        fingerprint = (self._version or "model").replace("/", "_").replace(":", "_")
-        self._onnx = text_onnx.OnnxTextRunner(
-            self._model, self._onnx_dir, fingerprint, int8=self.backend == "onnx-int8"
-        )
+        folder, int8 = self._onnx_folder(), self.backend == "onnx-int8"
+        text_onnx.prepare(self._model, folder, int8, self.dim)
+        self._onnx = text_onnx.OnnxTextRunner(folder, int8, max_seq_length=self.max_seq_length)
 
     def _load_model(self) -> Any:
         if self._local_dir is not None:

@@ -1,16 +1,20 @@
 """Run a sentence-transformers text model with ONNX Runtime on CPU (fp32, or int8 weights).
 
 The transformer is exported once from the loaded PyTorch weights (offline, a few seconds) and
-kept beside the models, keyed by the weights' fingerprint; mean pooling and L2 normalisation are
-the model's own (MiniLM: mean over real tokens). fp32 gives the PyTorch vectors to float precision
-at about 1.5x the speed; int8 (per-channel dynamic quantisation, the CPU default) is faster
-again, with its agreement with PyTorch's vectors and neighbours measured by
-`scripts/benchmarks/text_index.py` (docs/performance.md). Texts are tokenised in one call and
-run in batches of similar token counts, so padding costs next to nothing.
+kept beside the models in a folder keyed by the model version (`prepare`), with the tokenizer
+and the few facts the runner needs; from then on an encoder runs from that folder with
+`tokenizers` and ONNX Runtime only, without importing PyTorch or sentence-transformers (most of
+a fresh process's start). Mean pooling and L2 normalisation are the model's own (MiniLM: mean
+over real tokens). fp32 gives the PyTorch vectors to float precision at about 1.5x the speed;
+int8 (per-channel dynamic quantisation, the CPU default) is faster again, with its agreement
+with PyTorch's vectors and neighbours measured by `scripts/benchmarks/text_index.py`
+(docs/performance.md). Texts are tokenised in one call and run in batches of similar token
+counts, so padding costs next to nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -25,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 ONNX_OPSET = 17
+FP32_FILE, INT8_FILE = "model.onnx", "model-int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+# Written last by `prepare`: the folder is complete when it exists.
+RUNNER_FILE = "runner.json"
 
 
 def onnx_available() -> bool:
@@ -105,36 +113,70 @@ def _quantize(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def ready(directory: Path, int8: bool) -> bool:
+    """Whether `prepare` has completed `directory` for this precision."""
+    model = directory / (INT8_FILE if int8 else FP32_FILE)
+    return (directory / RUNNER_FILE).is_file() and model.is_file()
+
+
+def prepare(sentence_model: Any, directory: Path, int8: bool, dim: int) -> None:
+    """Export the model's transformer (and its int8 quantisation) into `directory` once, with
+    its tokenizer and what the runner needs: later runs start from the folder alone."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fp32 = directory / FP32_FILE
+    if not fp32.exists():
+        logger.info("exporting the text model to ONNX (%s)", fp32)
+        _export(sentence_model, fp32)
+    if int8 and not (directory / INT8_FILE).exists():
+        _quantize(fp32, directory / INT8_FILE)
+    tokenizer = sentence_model.tokenizer
+    _write_atomic(directory / TOKENIZER_FILE, tokenizer.backend_tokenizer.to_str())
+    runner = {
+        "max_seq_length": int(sentence_model.max_seq_length),
+        "pad_token_id": int(tokenizer.pad_token_id or 0),
+        "dim": int(dim),
+    }
+    _write_atomic(directory / RUNNER_FILE, json.dumps(runner))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 class OnnxTextRunner:
-    """Tokenise with the model's own tokenizer, run the ONNX graph, mean-pool and normalise."""
+    """Tokenise with the model's own tokenizer (`tokenizers`), run the ONNX graph, mean-pool and
+    normalise; built from a folder `prepare` completed, so nothing of PyTorch is imported.
+    `max_seq_length` below the model's own cuts texts shorter (a different model version)."""
 
     def __init__(
-        self, sentence_model: Any, cache_dir: Path, fingerprint: str, int8: bool, threads: int = 0
+        self, directory: Path, int8: bool, threads: int = 0, max_seq_length: int | None = None
     ) -> None:
         import onnxruntime as ort
+        from tokenizers import Tokenizer
 
-        cache_dir = cache_dir / fingerprint
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fp32 = cache_dir / "model.onnx"
-        if not fp32.exists():
-            logger.info("exporting the text model to ONNX (%s)", fp32)
-            _export(sentence_model, fp32)
-        path = fp32
-        if int8:
-            path = cache_dir / "model-int8.onnx"
-            if not path.exists():
-                _quantize(fp32, path)
+        runner = json.loads((directory / RUNNER_FILE).read_text())
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle threads sleep instead of spinning: on a machine shared with the API and other
         # jobs, spinning burns the cores the other threads wait for (measured: the int8 build
         # ran 1.3x faster in wall time and used 25% less CPU without it under load).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        path = directory / (INT8_FILE if int8 else FP32_FILE)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = sentence_model.tokenizer
-        self.max_length = int(sentence_model.max_seq_length)
-        self.pad_id = int(self.tokenizer.pad_token_id or 0)
+        self.max_length = min(int(runner["max_seq_length"]), max_seq_length or 1 << 30)
+        self.pad_id = int(runner["pad_token_id"])
+        self.dim = int(runner["dim"])
+        self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.max_length)
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text, special tokens included, cut at `max_length`."""
+        return [encoding.ids for encoding in self.tokenizer.encode_batch(texts)]
 
     def encode(
         self, texts: list[str], batch_size: int, on_batch: Callable[[int], None] | None = None
@@ -142,9 +184,7 @@ class OnnxTextRunner:
         # One tokenizer call for every text (the fast tokenizer batches it natively), then
         # batches of similar token counts, longest first: each pads to within a few tokens of
         # its longest text, and the biggest batch comes first (its memory is the peak).
-        tokens = self.tokenizer(
-            texts, truncation=True, max_length=self.max_length, return_attention_mask=False
-        )["input_ids"]
+        tokens = self.token_ids(texts)
         lengths = np.fromiter((len(ids) for ids in tokens), dtype=np.int64, count=len(tokens))
         order = np.argsort(-lengths, kind="stable")
         out: np.ndarray | None = None

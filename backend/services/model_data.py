@@ -56,13 +56,14 @@ _ratings = Rating.__table__
 _USER_RATINGS = (
     select(_ratings.c.movie_id, _ratings.c.rating)
     .where(_ratings.c.user_id == bindparam("user_id"))
-    .order_by(_ratings.c.movie_id)
+    .order_by(_ratings.c.timestamp, _ratings.c.id)
 )
 
 
 def user_ratings(db: Session, user_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """(movie ids, stars) of one user, read on every recommendation: a Core query on the
-    session's connection (the ORM's statement handling costs more than the read itself)."""
+    """(movie ids, stars) of one user in the order rated (the recency signal weighs the latest
+    most), read on every recommendation: a Core query on the session's connection (the ORM's
+    statement handling costs more than the read itself)."""
     rows = db.connection().execute(_USER_RATINGS, {"user_id": user_id}).all()
     if not rows:
         return np.zeros(0, np.int64), np.zeros(0)

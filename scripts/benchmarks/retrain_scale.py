@@ -12,6 +12,7 @@ with `--no-peer`). `--scale 0.1` is the quick run.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import resource
@@ -71,10 +72,14 @@ def _emit(stage: str, **figures: object) -> None:
     print(json.dumps({"stage": stage, **figures}), flush=True)
 
 
-def child(scale: float, peer: bool, serving_users: int, save_dir: str | None) -> None:
+def child(
+    scale: float, peer: bool, serving_users: int, save_dir: str | None, bundle: str | None
+) -> None:
     """Generate, train as the service does, time serving, then fit the ALS peer; one JSON
-    line per stage (a run stopped by the time limit keeps the stages it finished)."""
+    line per stage (a run stopped by the time limit keeps the stages it finished). With
+    `bundle` (a `--save-dir` of an earlier run at the same scale) only serving is timed."""
     from backend.config import Settings
+    from backend.ml.hybrid import HybridRecommender
     from backend.ml.scoring import Catalogue
     from backend.ml.training import train_hybrid
     from backend.services.recommender_runtime import RecommenderRuntime
@@ -97,6 +102,12 @@ def child(scale: float, peer: bool, serving_users: int, save_dir: str | None) ->
     )
     votes = np.bincount(data.item_ids)[item_ids].astype(np.float64)
     catalogue = Catalogue(item_ids, votes, version="synthetic")
+    if bundle is not None:
+        started = time.perf_counter()
+        model = HybridRecommender.load(Path(bundle)).bind(catalogue)
+        _emit("bundle_bound", seconds=round(time.perf_counter() - started, 1))
+        _emit("serving", **serving_latency(model, data, serving_users))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         params = RecommenderRuntime(Settings(data_dir=Path(tmp))).train_params()
     started, cpu = time.perf_counter(), time.process_time()
@@ -130,23 +141,41 @@ def child(scale: float, peer: bool, serving_users: int, save_dir: str | None) ->
 
 def serving_latency(model, data, n_users: int, k: int = 10) -> dict:  # noqa: ANN001
     """HybridRecommender.rank (the served entry point: top-k, the user's rated movies
-    excluded) for random trained users, one BLAS thread as the API runs it."""
+    excluded) for random trained users, one BLAS thread as the API runs it; beside it, for the
+    same users in the same loop, the exhaustive path (every signal over every movie), and how
+    much of the exhaustive top-k the candidate path finds (its candidate rows, and its list)."""
     from backend.ml.training import blas_single_thread
 
+    exhaustive = copy.copy(model)
+    exhaustive.candidates = None
     rng = np.random.default_rng(1)
     users = rng.choice(distinct(data.user_ids), size=n_users, replace=False)
     histories = data.subset(np.isin(data.user_ids, users)).by_user()
-    seconds = []
+    served_s, exhaustive_s, list_recall, candidate_recall, n_candidates = [], [], [], [], []
     with blas_single_thread():
         for user in users[:20]:  # warm-up, untimed: first calls fill caches and pools
-            model.rank(model.user(int(user), *histories[int(user)]), k)
+            for ranker in (model, exhaustive):
+                ranker.rank(ranker.user(int(user), *histories[int(user)]), k)
         for user in users:
-            items, ratings = histories[int(user)]
+            history = model.user(int(user), *histories[int(user)])
             begin = time.perf_counter()
-            model.rank(model.user(int(user), items, ratings), k)
-            seconds.append(time.perf_counter() - begin)
+            served = model.rank(history, k)
+            served_s.append(time.perf_counter() - begin)
+            begin = time.perf_counter()
+            truth = exhaustive.rank(history, k)
+            exhaustive_s.append(time.perf_counter() - begin)
+            scored = np.flatnonzero(np.isfinite(model.ranked(history, k).scores))
+            truth_set = set(truth.tolist())
+            list_recall.append(len(truth_set & set(served.tolist())) / max(len(truth), 1))
+            candidate_recall.append(len(truth_set & set(scored.tolist())) / max(len(truth), 1))
+            n_candidates.append(scored.size)
     return {
-        **stats_ms(seconds),
+        **stats_ms(served_s),
+        "candidates": model.candidates is not None,
+        "exhaustive": stats_ms(exhaustive_s),
+        "recall_at_10_vs_exhaustive": round(float(np.mean(list_recall)), 4),
+        "candidate_rows_recall_at_10_vs_exhaustive": round(float(np.mean(candidate_recall)), 4),
+        "candidate_rows_p50": float(np.median(n_candidates)),
         "ratings_per_user_p50": float(np.median([len(h[0]) for h in histories.values()])),
         "ratings_per_user_max": int(max(len(h[0]) for h in histories.values())),
     }
@@ -190,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--serving-users", type=int, default=500, help="users timed by rank()")
     parser.add_argument("--save-dir", help="keep the trained bundle there (to inspect it)")
+    parser.add_argument(
+        "--bundle", help="time serving only, on a bundle saved by --save-dir (not recorded)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -198,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         limit = int(args.memory_limit_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         try:
-            child(args.scale, not args.no_peer, args.serving_users, args.save_dir)
+            child(args.scale, not args.no_peer, args.serving_users, args.save_dir, args.bundle)
         except MemoryError:
             _emit("out_of_memory", limit_gb=args.memory_limit_gb, peak_rss_mb=peak_rss_mb())
             return 1
@@ -212,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             *("--scale", str(args.scale), "--memory-limit-gb", str(args.memory_limit_gb)),
             *("--serving-users", str(args.serving_users), *(["--no-peer"] if args.no_peer else [])),
             *(["--save-dir", args.save_dir] if args.save_dir else []),
+            *(["--bundle", args.bundle] if args.bundle else []),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -250,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     figures["peak_rss_mb"] = max([peak, *stage_peaks])
     if "service_training" in figures:
         figures["train_seconds"] = figures["service_training"]["seconds"]
-    save_section(f"retrain_scale_{args.scale:g}", figures)
+    if args.bundle is None:
+        save_section(f"retrain_scale_{args.scale:g}", figures)
     return 0 if figures["finished"] else 1
 
 

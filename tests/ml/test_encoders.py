@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from backend.ml import device as device_module
 from backend.ml.device import resolve_device
 from backend.ml.image_encoder import ImageEncoder, ImageWeightsUnavailable
 from backend.ml.text_encoder import ModelUnavailableError, TextEncoder, dir_fingerprint
@@ -49,6 +50,7 @@ def _write_posters(directory: Path) -> list[Path]:
 
 
 def test_resolve_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device_module, "_no_nvidia_driver", lambda: False)
     assert resolve_device("cpu") == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == "cpu"
@@ -59,6 +61,15 @@ def test_resolve_device(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_device("cuda") == "cuda"
     with pytest.raises(ValueError, match="Unknown device"):
         resolve_device("tpu")
+
+
+def test_auto_device_without_an_nvidia_driver_asks_no_torch(monkeypatch: pytest.MonkeyPatch):
+    def no_torch() -> bool:
+        raise AssertionError("torch.cuda was asked")
+
+    monkeypatch.setattr(device_module, "_no_nvidia_driver", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", no_torch)
+    assert resolve_device("auto") == "cpu"
 
 
 # ---- text ---------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_default_policy_leaves_ml_latest_small_sized_data_alone():
     plan = plan_for(data, SizePolicy(), item_max_items=20000)
     assert plan.as_meta() == {
         "n_ratings": n, "svd_ratings_per_user": None, "item_max_items": 20000,
-        "item_l2_grid": True, "validation_max_ratings": None,
+        "item_l2_grid": True, "validation_max_ratings": None, "serving_candidates": None,
     }  # fmt: skip
 
 
