@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from backend.ml.artifacts import new_version
 from backend.ml.base import Recommender, UserHistory
 from backend.ml.ids import IdLookup
 from backend.ml.interactions import Interactions
@@ -268,7 +268,3 @@ def build_trainset(data: Interactions):  # noqa: ANN201
         )
     )
     return Dataset(reader=reader).construct_trainset(rows)
-
-
-def new_version() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]

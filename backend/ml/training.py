@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from backend.ml.artifacts import new_version
 from backend.ml.blender import (
     CONTENT_SIGNALS,
     WARM_SIGNALS,
@@ -36,7 +37,7 @@ from backend.ml.size_policy import (
     sample_users,
 )
 from backend.ml.splits import per_user_split, temporal_split
-from backend.ml.svd import SVDModel, SVDParams, new_version
+from backend.ml.svd import SVDModel, SVDParams
 
 log = logging.getLogger(__name__)
 
