@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from jose import ExpiredSignatureError, JWTError, jwt
 from passlib.context import CryptContext
@@ -61,8 +63,18 @@ def decode_access_token(token: str, secret_key: str) -> TokenClaims:
     """Validated claims; the algorithm is pinned so `alg: none` or RS/HS confusion is refused.
 
     Strict: `sub` is a positive ASCII decimal id that fits a 64-bit column, `exp`, `iat` and
-    `ver` are integers, and a token issued in the future is refused.
+    `ver` are integers, and a token issued in the future is refused. A token that passed is
+    remembered (a bounded cache keyed by the token and the key: the signature check is most of
+    the cost of an authenticated cache hit); its expiry is checked again on every call.
     """
+    claims, expires = _verified(token, secret_key)
+    if expires < time.time():
+        raise TokenError("Token has expired")
+    return claims
+
+
+@lru_cache(maxsize=4096)
+def _verified(token: str, secret_key: str) -> tuple[TokenClaims, int]:
     try:
         claims = jwt.decode(
             token,
@@ -82,7 +94,7 @@ def decode_access_token(token: str, secret_key: str) -> TokenClaims:
         raise TokenError("Could not validate credentials")
     if iat > datetime.now(UTC).timestamp() + CLOCK_SKEW_SECONDS:
         raise TokenError("Could not validate credentials")
-    return TokenClaims(int(subject), version)
+    return TokenClaims(int(subject), version), exp
 
 
 def password_problem(password: str) -> str | None:

@@ -1,8 +1,10 @@
-"""Request dependencies as Annotated aliases: SessionDep, CurrentUser, AdminUser, SettingsDep,
-RuntimeDep, ImpressionRecorderDep.
+"""Request dependencies as Annotated aliases: SessionDep, CurrentUser, CurrentAccount, AdminUser,
+SettingsDep, RuntimeDep, ImpressionRecorderDep.
 
 The dependencies that only read application state are `async def`: FastAPI runs a plain `def`
-dependency in the thread pool, a thread hop per dependency per request."""
+dependency in the thread pool, a thread hop per dependency per request. The session and the
+caller's account row are `async def` too: opening a session does no I/O, and one primary-key
+select costs less than the hop (CurrentUser, an ORM object, stays in the pool)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from sqlalchemy.orm import Session
 from backend.config import Settings
 from backend.database import get_db
 from backend.models import User
-from backend.security import TokenError, decode_access_token
+from backend.security import TokenClaims, TokenError, decode_access_token
 from backend.services.cache import RecommendationCache
 from backend.services.impressions import ImpressionRecorder
 from backend.services.recommender_runtime import RecommenderRuntime
+from backend.services.users import Account, find_account
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
@@ -52,24 +55,44 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def get_current_user(
-    db: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> User:
+TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+def _claims(token: str | None, settings: Settings) -> TokenClaims:
     if not token:
         raise _unauthorized("Not authenticated: send an Authorization: Bearer <token> header")
     try:
-        claims = decode_access_token(token, settings.secret_key)
+        return decode_access_token(token, settings.secret_key)
     except TokenError as exc:
         raise _unauthorized(str(exc)) from exc
-    user = db.get(User, claims.user_id)
+
+
+def _check_login(user: User | Account | None, claims: TokenClaims) -> None:
+    """Read from the database on every request, so a revocation (token version bump) or a
+    disabled login takes effect on the next request in every process."""
     if user is None or not user.can_login:
         raise _unauthorized("Could not validate credentials")
     if user.token_version != claims.token_version:
         raise _unauthorized("Token has been revoked: log in again")
+
+
+def get_current_user(db: SessionDep, settings: SettingsDep, token: TokenDep) -> User:
+    claims = _claims(token, settings)
+    user = db.get(User, claims.user_id)
+    _check_login(user, claims)
     return user
 
 
+async def get_current_account(db: SessionDep, settings: SettingsDep, token: TokenDep) -> Account:
+    """The caller as a plain row (id, rights, token and ratings versions), on the event loop."""
+    claims = _claims(token, settings)
+    account = find_account(db, claims.user_id)
+    _check_login(account, claims)
+    return account
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentAccount = Annotated[Account, Depends(get_current_account)]
 
 
 def get_admin_user(user: CurrentUser) -> User:

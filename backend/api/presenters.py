@@ -8,10 +8,11 @@ from backend.models import Movie
 from backend.schemas.experiments import ServedRecommendation
 from backend.schemas.movies import MovieOut, RecommendedMovie
 from backend.services.impressions import REQUEST_ID_PLACEHOLDER
+from backend.services.model_data import MovieRow
 from backend.services.recommendations import Recommendation
 
 
-def movie_out(movie: Movie) -> dict:
+def movie_out(movie: Movie | MovieRow) -> dict:
     return {
         "id": movie.id,
         "title": movie.title,
@@ -33,15 +34,19 @@ def movie_model(movie: Movie) -> MovieOut:
     return MovieOut(**movie_out(movie))
 
 
-def recommendation_out(rec: Recommendation) -> RecommendedMovie:
-    return RecommendedMovie(
+def _recommendation_fields(rec: Recommendation) -> dict:
+    return {
         **movie_out(rec.movie),
-        score=round(rec.score, 6),
-        reason=rec.reason,
-        method=rec.method,
-        fallback=rec.fallback,
-        predicted_rating=rec.predicted_rating,
-    )
+        "score": round(rec.score, 6),
+        "reason": rec.reason,
+        "method": rec.method,
+        "fallback": rec.fallback,
+        "predicted_rating": rec.predicted_rating,
+    }
+
+
+def recommendation_out(rec: Recommendation) -> RecommendedMovie:
+    return RecommendedMovie(**_recommendation_fields(rec))
 
 
 _SERVED_LIST = TypeAdapter(list[ServedRecommendation])
@@ -52,9 +57,7 @@ def served_recommendations_json(recs: list[Recommendation]) -> bytes:
     request id on each item that `impressions.record_served` swaps for the response's own."""
     return _SERVED_LIST.dump_json(
         [
-            ServedRecommendation(
-                **recommendation_out(r).model_dump(), request_id=REQUEST_ID_PLACEHOLDER
-            )
+            ServedRecommendation(**_recommendation_fields(r), request_id=REQUEST_ID_PLACEHOLDER)
             for r in recs
         ]
     )

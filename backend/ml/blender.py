@@ -17,6 +17,7 @@ import numpy as np
 WARM_SIGNALS = (
     "svd",
     "item_item",
+    "item_recent",
     "popularity",
     "trending",
     "metadata_popularity",
@@ -101,6 +102,7 @@ class BlendWeights:
         prior = {
             "svd": 0.3,
             "item_item": 1.0,
+            "item_recent": 0.5,
             "popularity": 0.5,
             "trending": 0.2,
             "metadata_popularity": 0.2,

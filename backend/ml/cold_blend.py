@@ -27,7 +27,6 @@ from backend.ml.blender import (
     fit_logistic,
     pool_ndcg,
 )
-from backend.ml.interactions import Interactions
 from backend.ml.scoring import top_n
 
 HISTORY_LENGTHS = (1, 3, 5)
@@ -76,17 +75,6 @@ def cold_user_names(warm_names: list[str], signals: list[str]) -> list[str]:
     cold-movie columns ("cold", "cold_*"), whose weights it keeps."""
     movie_cold = [n for n in warm_names if n == "cold" or n.startswith("cold_")]
     return [s for s in COLD_USER_SIGNALS if s in signals] + movie_cold
-
-
-def histories_by_time(data: Interactions) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Each user's (item ids, ratings) in the order they were rated (file order breaks ties)."""
-    times = data.timestamps if data.timestamps is not None else np.arange(len(data))
-    order = np.lexsort((np.arange(len(data)), times, data.user_ids))
-    users, starts, counts = np.unique(data.user_ids[order], return_index=True, return_counts=True)
-    return {
-        int(u): (data.item_ids[order[s : s + c]], data.ratings[order[s : s + c]])
-        for u, s, c in zip(users, starts, counts, strict=True)
-    }
 
 
 @dataclass

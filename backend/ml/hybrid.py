@@ -1,8 +1,9 @@
 """The hybrid: itself a `Recommender` over the signal models, and the one ranking entry point.
 
-Every signal (SVD, EASE item-item, popularity and trending, TMDB vote counts, content text /
-watch / image) scores all catalogue rows for a user; the blend standardises them per user and
-combines them with weights learned on a temporal validation split (backend.ml.training).
+Every signal (SVD, EASE item-item and its recency-weighted view, popularity and trending, TMDB
+vote counts, content text / watch / image) scores all catalogue rows for a user; the blend
+standardises them per user and combines them with weights learned on a temporal validation
+split (backend.ml.training).
 Collaborative signals are shrunk by each movie's support, n / (n + SUPPORT_SHRINKAGE), so a
 movie one person rated cannot outrank well-known ones on a lucky factor. The service, the
 evaluation, the monitor and the benchmarks all call `rank` (and `explain` for reasons).
@@ -29,7 +30,10 @@ from backend.ml.size_policy import SizePolicy
 from backend.ml.svd import SVDModel
 
 SUPPORT_SHRINKAGE = 5.0
-COLLABORATIVE = ("svd", "item_item")
+# The "item_recent" signal's half-life in ratings, unless training chose one (meta).
+RECENT_HALF_LIFE = 10.0
+COLLABORATIVE = ("svd", "item_item", "item_recent")
+EASE_SIGNALS = ("item_item", "item_recent")
 CONTENT = ("content_text", "content_watch", "content_image")
 POPULAR = ("popularity", "trending", "metadata_popularity")
 LIKED_RATING = 3.5  # on the 0.5-5 star scale: the lowest rating that reads as "liked"
@@ -101,6 +105,8 @@ class HybridRecommender(Recommender):
             "metadata_popularity": MetadataPopularity().bind(catalogue),
         }
         bound._models["trending"] = bound._models["popularity"].as_trending()
+        half_life = self.meta.get("item_recent_half_life", RECENT_HALF_LIFE)
+        bound._models["item_recent"] = bound._models["item_item"].as_recent(half_life)
         bound._content = {}
         if content is not None and content.text is not None:
             for kind in ("text", "watch"):
@@ -251,15 +257,17 @@ class HybridRecommender(Recommender):
         winner = np.argmax(totals, axis=1)
         kinds = list(groups)
         names = list(weights.names)
-        ease_part, svd_part = (
+        ease_part, recent_part, svd_part = (
             feats[:, names.index(n)] if n in names else np.zeros(len(rows))
-            for n in ("item_item", "svd")
+            for n in ("item_item", "item_recent", "svd")
         )
+        ease_part = ease_part + recent_part
         # Only a movie the user liked is named: a disliked one also carries EASE weight, but
         # "Because you rated X 2 stars" explains nothing a person would accept.
         liked = user.ratings >= LIKED_RATING
         ease = (
             self._models["item_item"].contributions(user, rows, sources=liked)
+            * self._ease_votes(user, weights)[:, None]
             if len(user)
             else None
         )
@@ -289,6 +297,22 @@ class HybridRecommender(Recommender):
             else:
                 out.append(Explanation("popular"))
         return out
+
+    def _ease_votes(self, user: UserHistory, weights: BlendWeights) -> np.ndarray:
+        """What each rated movie adds per unit of B towards a pick's blend score, summed over
+        the EASE signals: weight x the movie's vote (1, or its recency weight) / the signal's
+        spread for this user (the blend sees z-scores). Ranks the contributors exactly."""
+        votes = np.zeros(len(user))
+        for name in EASE_SIGNALS:
+            if name not in weights.names:
+                continue
+            model = self._models[name]
+            spread = model.score(user).std()
+            if spread > 1e-12:
+                vote = model.history_weights(user)
+                vote = np.ones(len(user)) if vote is None else vote
+                votes += weights.weights[weights.names.index(name)] * vote / spread
+        return votes
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:

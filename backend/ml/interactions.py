@@ -51,8 +51,12 @@ class Interactions:
         )
 
     def by_user(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Each user's (item ids, ratings), grouped in one sort."""
-        order = np.argsort(self.user_ids, kind="stable")
+        """Each user's (item ids, ratings) in the order they were rated (earliest first; file
+        order without timestamps or on ties), grouped in one sort."""
+        if self.timestamps is None:
+            order = np.argsort(self.user_ids, kind="stable")
+        else:
+            order = np.lexsort((np.arange(len(self)), self.timestamps, self.user_ids))
         users, starts, counts = np.unique(
             self.user_ids[order], return_index=True, return_counts=True
         )

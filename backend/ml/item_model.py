@@ -4,12 +4,15 @@ Steck (2019): B = I - P diag(1 / diag P), P = (X^T X + l2 I)^-1, zero diagonal; 
 item j is sum over rated items i of B[i, j].
 
 It answers "people who watched these also watched", the strongest single top-N signal on
-MovieLens. The dense item-item matrix is pruned to each item's strongest neighbours and kept as a
-sparse matrix, so scoring a user is a sum of a few sparse rows.
+MovieLens. Its recency view (`as_recent`, the "item_recent" signal) weights each rated movie's
+vote by how recently the user rated it: what people watch next follows what they watched last.
+The dense item-item matrix is pruned to each item's strongest neighbours and kept as a sparse
+matrix, so scoring a user is a sum of a few sparse rows.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +25,19 @@ from backend.ml.interactions import Interactions
 from backend.ml.scoring import Catalogue
 
 
+def recency_weights(n: int, half_life: float) -> np.ndarray:
+    """The vote of each of n ratings in the order rated: 1 for the latest, halving every
+    `half_life` ratings further back (n = 3, half_life = 1: 0.25, 0.5, 1)."""
+    return np.exp2(-(n - 1 - np.arange(n, dtype=np.float64)) / half_life)
+
+
 @dataclass
 class ItemItemModel(Recommender):
     item_ids: np.ndarray
     weights: sparse.csr_matrix
     popularity: np.ndarray
+    # None: every rated movie votes alike; else votes decay with recency (`as_recent`).
+    half_life: float | None = None
 
     name = "item_item"
 
@@ -121,11 +132,23 @@ class ItemItemModel(Recommender):
     def _align(self, catalogue: Catalogue) -> None:
         self._rows = self.positions(catalogue.item_ids)
 
+    def as_recent(self, half_life: float) -> ItemItemModel:
+        """The same B, each rated movie's vote weighted by `recency_weights` (the user's
+        history must be in the order rated, as `Interactions.by_user` and the service give it)."""
+        view = copy.copy(self)
+        view.half_life, view.name = float(half_life), "item_recent"
+        return view
+
+    def history_weights(self, user: UserHistory) -> np.ndarray | None:
+        """Each rated movie's vote: None (all 1) or its recency weight."""
+        return None if self.half_life is None else recency_weights(len(user), self.half_life)
+
     def score(self, user: UserHistory) -> np.ndarray:
         """Every rated movie votes with its row of B (ratings do not weigh: EASE is implicit)."""
         if len(user) == 0:
             return np.zeros(len(self._rows))
-        return self.score_items(user.item_ids, None, target_positions=self._rows)
+        weights = self.history_weights(user)
+        return self.score_items(user.item_ids, None, weights, target_positions=self._rows)
 
     def contributions(
         self, user: UserHistory, rows: np.ndarray, sources: np.ndarray | None = None

@@ -25,7 +25,7 @@ rows from cheap signals) instead of scoring every signal over every movie.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -59,14 +59,7 @@ class SizePlan:
     serving_candidates: int | None = None  # rows per candidate source; None: exhaustive
 
     def as_meta(self) -> dict:
-        return {
-            "n_ratings": self.n_ratings,
-            "svd_ratings_per_user": self.svd_ratings_per_user,
-            "item_max_items": self.item_max_items,
-            "item_l2_grid": self.item_l2_grid,
-            "validation_max_ratings": self.validation_max_ratings,
-            "serving_candidates": self.serving_candidates,
-        }
+        return asdict(self)
 
 
 def plan_for(

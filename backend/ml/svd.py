@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,13 +64,7 @@ class SVDModel(Recommender):
 
         params = params or SVDParams()
         started = time.perf_counter()
-        algo = SVD(
-            n_factors=params.n_factors,
-            n_epochs=params.n_epochs,
-            lr_all=params.lr_all,
-            reg_all=params.reg_all,
-            random_state=params.random_state,
-        )
+        algo = SVD(**asdict(params))
         algo.fit(build_trainset(data))
         model = cls.from_surprise(algo)
         model.meta.update(

@@ -21,11 +21,11 @@ from backend.ml.blender import (
     fit_logistic,
     pool_ndcg,
 )
-from backend.ml.cold_blend import ColdUserBlends, histories_by_time, learn_cold_user_blends
-from backend.ml.hybrid import POPULAR, HybridRecommender
+from backend.ml.cold_blend import ColdUserBlends, learn_cold_user_blends
+from backend.ml.hybrid import POPULAR, RECENT_HALF_LIFE, HybridRecommender
 from backend.ml.interactions import Interactions, distinct
 from backend.ml.item_model import ItemItemModel
-from backend.ml.metrics import rmse
+from backend.ml.metrics import ndcg_at_k, rmse
 from backend.ml.popularity import PopularityModel
 from backend.ml.scoring import Catalogue, ContentMatrices, top_n
 from backend.ml.size_policy import (
@@ -55,6 +55,9 @@ class TrainParams:
     item_min_support: int = 3
     item_neighbours: int = 200
     validation_fraction: float = 0.2
+    # Held-out validation ratings the blend learns to put first: what users rated this or
+    # higher next (liked, as the evaluation judges), not merely what they rated.
+    target_rating: float = 4.0
     cold_item_fraction: float = 0.1
     blend_users: int = 1000
     negatives_per_user: int = 100
@@ -69,6 +72,8 @@ class TrainParams:
     # Multiples of `item_l2` (the EASE ridge strength) to choose from on the validation split;
     # (1.0,) keeps `item_l2`. Each extra value costs one more item-model fit there.
     item_l2_factors: tuple[float, ...] = (1.0, 2.5)
+    # Half-lives (in ratings) of the item_recent signal to choose from on the validation split.
+    recent_half_lives: tuple[float, ...] = (5.0, 10.0, 20.0)
     # What switches above which size (backend.ml.size_policy; nothing below a few M ratings).
     size: SizePolicy = SizePolicy()
 
@@ -131,7 +136,8 @@ class _Validation:
     item_l2: float
     item_l2_scores: dict[str, float]
     simulated_cold: np.ndarray  # catalogue positions of movies whose ratings were hidden
-    train_by_time: dict[int, tuple[np.ndarray, np.ndarray]]  # for the cold-user blends
+    recent_half_life: float
+    recent_half_life_scores: dict[str, float]
 
 
 def _validation_setup(
@@ -160,7 +166,8 @@ def _validation_setup(
     train, val = data.subset(train_mask), data.subset(val_mask)
     if len(train) == 0 or len(val) == 0:
         raise ValueError("not enough ratings to learn blend weights")
-    train_by_user, val_by_user = train.by_user(), val.by_user()
+    train_by_user = train.by_user()
+    val_by_user = val.subset(val.ratings >= params.target_rating).by_user()
     users = np.array(sorted(set(val_by_user) & set(train_by_user)))
     if len(users) > params.blend_users:
         users = np.sort(rng.choice(users, size=params.blend_users, replace=False))
@@ -196,24 +203,43 @@ def _validation_setup(
             best = (l2, hybrid, sticky)
         else:
             best = (l2, hybrid, 0.0)
+    assert best is not None
+    served_half_life = previous.meta.get("item_recent_half_life") if previous is not None else None
+    hybrid, half_life, half_life_scores = _choose_recent_half_life(
+        best[1], (train_by_user, val_by_user, users), params, served_half_life
+    )
     clock.done("validation_item_model")
     holdout = val.subset(np.isin(val.item_ids, svd.item_ids))
     svd_rmse = None
     if len(holdout):
         svd_rmse = rmse(svd.predict_pairs(holdout.user_ids, holdout.item_ids), holdout.ratings)
-    assert best is not None
     cold_pos = catalogue.positions(cold_items)
     return _Validation(
-        best[1], train_by_user, val_by_user, users, svd_rmse, best[0], scores,
-        np.sort(cold_pos[cold_pos >= 0]), histories_by_time(train),
+        hybrid, train_by_user, val_by_user, users, svd_rmse, best[0], scores,
+        np.sort(cold_pos[cold_pos >= 0]), half_life, half_life_scores,
     )  # fmt: skip
 
 
-def _signal_ndcg(hybrid, train_by_user, val_by_user, users, params, signal="item_item") -> float:  # noqa: ANN001
-    """Validation NDCG@k of one signal alone over the warm movies (to choose the EASE l2)."""
-    from backend.ml.metrics import ndcg_at_k
+def _choose_recent_half_life(hybrid, split, params, served):  # noqa: ANN001, ANN202
+    """The item_recent half-life with the best validation NDCG@k of that signal alone (the
+    served one counts KEEP_MARGIN better); returns the hybrid rebound with it."""
+    scores = {}
+    with blas_single_thread():
+        for half_life in params.recent_half_lives:
+            model = hybrid.model("item_item").as_recent(half_life)
+            scores[str(half_life)] = _signal_ndcg(hybrid, *split, params, model)
+    log.info("item_recent half-life: validation NDCG %s", scores)
+    sticky = {h: scores[str(h)] * (1 + KEEP_MARGIN * (h == served))
+              for h in params.recent_half_lives}  # fmt: skip
+    best = max(sticky, key=sticky.get)
+    hybrid.meta["item_recent_half_life"] = float(best)
+    return hybrid.bind(hybrid.catalogue, hybrid.content), float(best), scores
 
-    model, cold = hybrid.model(signal), np.flatnonzero(hybrid.is_cold)
+
+def _signal_ndcg(hybrid, train_by_user, val_by_user, users, params, model=None) -> float:  # noqa: ANN001
+    """Validation NDCG@k of one signal alone (EASE unless `model`) over the warm movies."""
+    model = model or hybrid.model("item_item")
+    cold = np.flatnonzero(hybrid.is_cold)
     recs, relevant = [], []
     for user in users:
         history = hybrid.user(int(user), *train_by_user[int(user)])
@@ -262,7 +288,8 @@ def _learn_from_validation(
     previous: HybridRecommender | None = None,
 ) -> tuple[BlendWeights, BlendWeights, float | None, ColdUserBlends]:
     hybrid = v.model
-    signals_available = ["svd", "item_item", "popularity", "trending", "metadata_popularity"]
+    signals_available = ["svd", "item_item", "item_recent", "popularity", "trending"]
+    signals_available += ["metadata_popularity"]
     signals_available += [name for name in CONTENT_SIGNALS if name in hybrid._content]
     names_full = feature_names(signals_available)
     names_base = feature_names([s for s in signals_available if s not in CONTENT_SIGNALS])
@@ -280,8 +307,7 @@ def _learn_from_validation(
         kept_users.append(int(user))
         targets[int(user)] = positives
         excluded = np.zeros(n_items, dtype=bool)
-        excluded[history.rows[history.rows >= 0]] = True
-        excluded[positives] = True
+        excluded[np.r_[history.rows[history.rows >= 0], positives]] = True
         pool = np.flatnonzero(~excluded)
         negatives = rng.choice(pool, size=min(params.negatives_per_user, pool.size), replace=False)
         picked = np.concatenate([positives, negatives])
@@ -289,12 +315,8 @@ def _learn_from_validation(
         rows_base.append(hybrid.features(signals, names_base)[picked])
         labels.append(np.r_[np.ones(positives.size), np.zeros(negatives.size)])
         # Each user counts once, however many movies they held out.
-        weights.append(
-            np.r_[
-                np.full(positives.size, 1.0 / positives.size),
-                np.full(negatives.size, 1.0 / max(negatives.size, 1)),
-            ]
-        )
+        weights.append(np.r_[np.full(positives.size, 1.0 / positives.size),
+                             np.full(negatives.size, 1.0 / max(negatives.size, 1))])  # fmt: skip
     if not labels:
         raise ValueError("no validation user has a held-out movie in the catalogue")
     y = np.concatenate(labels)
@@ -302,10 +324,8 @@ def _learn_from_validation(
     sw *= len(sw) / sw.sum()
     trained_at = datetime.now(UTC).isoformat()
     out = []
-    for names, rows, use_content in (
-        (names_full, rows_full, hybrid.has_text),
-        (names_base, rows_base, False),
-    ):
+    variants = ((names_full, rows_full, hybrid.has_text), (names_base, rows_base, False))
+    for names, rows, use_content in variants:
         coef = fit_logistic(np.vstack(rows), y, l2=params.blend_l2, sample_weight=sw)[1:]
         # Popularity may not count against a movie: a negative weight lets movies one person
         # rated win (what a random split rewards and real use punishes).
@@ -322,6 +342,8 @@ def _learn_from_validation(
             "learned_at": trained_at,
             "objective": params.blend_objective,
             "item_l2": v.item_l2,
+            "item_recent_half_life": v.recent_half_life,
+            "item_recent_half_life_validation_ndcg": v.recent_half_life_scores,
         }
         if v.item_l2_scores:
             metrics["item_l2_validation_ndcg"] = v.item_l2_scores
@@ -340,7 +362,7 @@ def _learn_from_validation(
         {k: val for k, val in out[0].metrics.items() if k.startswith("validation_ndcg")},
     )
     cold_users = learn_cold_user_blends(
-        hybrid, v.train_by_time, targets, kept_users, (out[0], out[1]), params, rng,
+        hybrid, v.train_by_user, targets, kept_users, (out[0], out[1]), params, rng,
         previous.cold_users if previous is not None else None,
     )  # fmt: skip
     log.info("cold-user blends learned at history lengths %s", cold_users.lengths)
@@ -447,13 +469,14 @@ def train_hybrid(
             data, catalogue, content, params, previous, plan, clock
         )
         item_l2 = float(with_content.metrics.get("item_l2", item_l2))
+        half_life = with_content.metrics.get("item_recent_half_life", RECENT_HALF_LIFE)
     except ValueError as exc:
         log.warning("blend weights not learned (%s); using the default prior weights", exc)
         with_content = BlendWeights.default(WARM_SIGNALS)
         without_content = BlendWeights.default(
             [s for s in WARM_SIGNALS if s not in CONTENT_SIGNALS]
         )
-        holdout_rmse, cold_users = None, None
+        holdout_rmse, cold_users, half_life = None, None, RECENT_HALF_LIFE
     svd = fit_svd(data, params, plan)
     clock.done("svd")
     items = fit_item_model(data, params, item_l2, plan)
@@ -470,6 +493,7 @@ def train_hybrid(
         "content_version": content.version if content else None,
         "svd_params": params.svd.__dict__,
         "item_l2": item_l2,
+        "item_recent_half_life": half_life,
         "size_policy": plan.as_meta(),
         "train_stages": clock.stages,
     }

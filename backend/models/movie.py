@@ -34,4 +34,9 @@ class Movie(Base):
 
     @property
     def genre_list(self) -> list[str]:
-        return [g for g in self.genres.split("|") if g and g != "(no genres listed)"]
+        return split_genres(self.genres)
+
+
+def split_genres(genres: str) -> list[str]:
+    """The stored "A|B" genres as a list, without MovieLens' "(no genres listed)"."""
+    return [g for g in genres.split("|") if g and g != "(no genres listed)"]

@@ -27,5 +27,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # Carried in every access token; bumping it (password change, deletion) ends old tokens.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Moves in the same transaction as every write of the user's ratings: it keys the cached
+    # recommendations, so a list computed before a rating is never served after it.
+    ratings_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     ratings: Mapped[list[Rating]] = relationship(back_populates="user", passive_deletes=True)

@@ -1,12 +1,11 @@
 """The recommendation cache: serialised answers behind one small interface.
 
-In-process LRU by default; Redis when REDIS_URL is set, so every API process shares one cache and
-one set of per-user ratings versions. A process-local cache's keys also carry a fingerprint of the
-user's stored ratings, so a rating written through another worker is never answered stale.
-Nothing stale can be served because the key names every
-input of the answer: the user's ratings version (bumped on each rating write or delete), the model
-bundle, the embedding index and the catalogue versions, and the request's parameters. The TTL only
-bounds memory; correctness never depends on it.
+In-process LRU by default; Redis when REDIS_URL is set, so every API process shares one cache.
+Nothing stale can be served, whichever process wrote what, because the key names every input of
+the answer: the user's ratings version (a column of the users row, moved in the same transaction
+as every rating write or delete, so every process reads it with the user), the model bundle, the
+embedding index and the catalogue versions, and the request's parameters. The TTL only bounds
+memory; correctness never depends on it.
 """
 
 from __future__ import annotations
@@ -35,10 +34,7 @@ KEY_PREFIX = "movierec:"
 
 
 class RecommendationCache(ABC):
-    # A process-local cache cannot see ratings written through another process (make run serves
-    # with several uvicorn workers), so its keys also carry the user's ratings as stored.
-    process_local = False
-    """Bytes by key with a TTL, plus a per-user counter that moves on every rating change."""
+    """Bytes by key with a TTL."""
 
     def __init__(self, ttl_seconds: float) -> None:
         self.ttl = ttl_seconds
@@ -50,13 +46,6 @@ class RecommendationCache(ABC):
 
     @abstractmethod
     def put(self, key: str, value: bytes) -> None: ...
-
-    @abstractmethod
-    def ratings_version(self, user_id: int) -> int | None:
-        """None when the version cannot be read: the answer must then bypass the cache."""
-
-    @abstractmethod
-    def bump_ratings_version(self, user_id: int) -> None: ...
 
     @abstractmethod
     def clear(self) -> None: ...
@@ -94,13 +83,10 @@ class RecommendationCache(ABC):
 class LocalCache(RecommendationCache):
     """A bounded LRU in this process; with several processes Redis shares one cache."""
 
-    process_local = True
-
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         super().__init__(ttl_seconds)
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-        self._versions: dict[int, int] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
@@ -122,17 +108,9 @@ class LocalCache(RecommendationCache):
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
-    def ratings_version(self, user_id: int) -> int | None:
-        return self._versions.get(user_id, 0)
-
-    def bump_ratings_version(self, user_id: int) -> None:
-        with self._lock:
-            self._versions[user_id] = self._versions.get(user_id, 0) + 1
-
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._versions.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -150,20 +128,6 @@ class RedisCache(RecommendationCache):
 
     def put(self, key: str, value: bytes) -> None:
         self.client.set(KEY_PREFIX + key, value, ex=max(1, int(self.ttl)))
-
-    def ratings_version(self, user_id: int) -> int | None:
-        try:
-            return int(self.client.get(f"{KEY_PREFIX}ratings-version:{user_id}") or 0)
-        except redis.RedisError as exc:
-            log.warning("recommendation cache unavailable (%s): computing the answer", exc)
-            return None
-
-    def bump_ratings_version(self, user_id: int) -> None:
-        # Versions outlive cached answers, so an old answer can never match a new key.
-        try:
-            self.client.incr(f"{KEY_PREFIX}ratings-version:{user_id}")
-        except redis.RedisError as exc:
-            log.error("could not invalidate user %s's cached recommendations: %s", user_id, exc)
 
     def clear(self) -> None:
         for key in self.client.scan_iter(f"{KEY_PREFIX}*"):

@@ -15,6 +15,7 @@ from backend.models.base import utcnow
 from backend.schemas.experiments import ExperimentIn
 from backend.services.errors import ConflictError, NotFoundError, commit_or_conflict
 from backend.services.impressions import NO_EXPERIMENT
+from backend.services.users import Account
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def running(db: Session) -> RunningExperiment | None:
 
 
 def plan_for(
-    db: Session, caller: User, user_id: int | None, use_embeddings: bool | None
+    db: Session, caller: User | Account, user_id: int | None, use_embeddings: bool | None
 ) -> ServePlan:
     """The variant for a user viewing their own list; an explicit `use_embeddings` wins.
 

@@ -16,13 +16,10 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from backend.ml.movielens import ML100K_GENRES, ImportFormatError
 from backend.models import Movie, Rating, User
-from backend.services.importer_files import (
-    ML100K_GENRES,
-    ImportFiles,
-    ImportFormatError,
-    read_import_files,
-)
+from backend.services.importer_files import ImportFiles, read_import_files
+from backend.services.ratings import bump_ratings_versions
 
 __all__ = ["ML100K_GENRES", "ImportFormatError", "ImportStats", "import_movielens"]
 
@@ -197,6 +194,7 @@ def _insert_ratings(db, ratings, movie_ids, user_ids, stats) -> None:
         )
     for start in range(0, len(rows), 20000):
         db.execute(insert(Rating), rows[start : start + 20000])
+    bump_ratings_versions(db, sorted({row["user_id"] for row in rows}))
     stats.ratings_added = len(rows)
 
 

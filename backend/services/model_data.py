@@ -3,10 +3,13 @@ the database is the source of truth; backend.ml itself never reads it)."""
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass, fields
+from datetime import date
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from backend.ml.index_store import MovieContent
@@ -14,6 +17,7 @@ from backend.ml.interactions import Interactions
 from backend.ml.scoring import Catalogue
 from backend.ml.text_encoder import TextEncoder
 from backend.models import Movie, Rating
+from backend.models.movie import split_genres
 
 
 def _array(rows) -> np.ndarray:  # noqa: ANN001
@@ -47,19 +51,20 @@ def load_catalogue(db: Session) -> Catalogue:
     return Catalogue(arr[:, 0].astype(np.int64), arr[:, 1], version=version)
 
 
+_ratings = Rating.__table__
+# Built once: constructing the statement and its cache key cost more than the indexed read.
+_USER_RATINGS = (
+    select(_ratings.c.movie_id, _ratings.c.rating)
+    .where(_ratings.c.user_id == bindparam("user_id"))
+    .order_by(_ratings.c.timestamp, _ratings.c.id)
+)
+
+
 def user_ratings(db: Session, user_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """(movie ids, stars) of one user, read on every recommendation: a Core query on the
-    session's connection (the ORM's statement handling costs more than the read itself)."""
-    ratings = Rating.__table__
-    rows = (
-        db.connection()
-        .execute(
-            select(ratings.c.movie_id, ratings.c.rating)
-            .where(ratings.c.user_id == user_id)
-            .order_by(ratings.c.movie_id)
-        )
-        .all()
-    )
+    """(movie ids, stars) of one user in the order rated (the recency signal weighs the latest
+    most), read on every recommendation: a Core query on the session's connection (the ORM's
+    statement handling costs more than the read itself)."""
+    rows = db.connection().execute(_USER_RATINGS, {"user_id": user_id}).all()
     if not rows:
         return np.zeros(0, np.int64), np.zeros(0)
     arr = _array(rows)
@@ -107,3 +112,43 @@ def rating_stats(db: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     arr = _array(rows)
     return arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2]
+
+
+@dataclass(frozen=True, slots=True)
+class MovieRow:
+    """A movie as the API shows it: a plain row, no ORM object (the HTTP path's movies)."""
+
+    id: int
+    title: str
+    overview: str | None
+    genres: str
+    year: int | None
+    release_date: date | None
+    vote_average: float
+    vote_count: int
+    popularity: float
+    tmdb_id: int | None
+    imdb_id: str | None
+    movielens_id: int | None
+
+    @property
+    def genre_list(self) -> list[str]:
+        return split_genres(self.genres)
+
+
+_MOVIE_ROW_COLUMNS = [Movie.__table__.c[f.name] for f in fields(MovieRow)]
+_movie_table: tuple[str, dict[int, MovieRow]] | None = None
+_movie_table_lock = threading.Lock()
+
+
+def movie_rows(db: Session, catalogue_version: str, movie_ids: list[int]) -> list[MovieRow]:
+    """Movies in the order of `movie_ids` from an in-memory table of the whole catalogue, read
+    once per catalogue version (any movie write moves it), so a recommendation reads no movie
+    rows at all. Ids not in the catalogue are skipped."""
+    global _movie_table
+    with _movie_table_lock:
+        if _movie_table is None or _movie_table[0] != catalogue_version:
+            rows = db.connection().execute(select(*_MOVIE_ROW_COLUMNS))
+            _movie_table = (catalogue_version, {row[0]: MovieRow(*row) for row in rows})
+        table = _movie_table[1]
+    return [table[i] for i in movie_ids if i in table]

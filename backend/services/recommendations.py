@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -27,10 +28,10 @@ from backend.observability import RECOMMENDATION_LATENCY
 from backend.services import model_data
 from backend.services.cache import RecommendationCache
 from backend.services.errors import ForbiddenError
+from backend.services.model_data import MovieRow
 from backend.services.movies import get_movie
-from backend.services.ratings import stored_ratings_fingerprint
 from backend.services.recommender_runtime import RecommenderRuntime
-from backend.services.users import require_user
+from backend.services.users import Account, require_account
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ WIDELY_WATCHED = "Popular with viewers: widely watched"
 
 @dataclass
 class Recommendation:
-    movie: Movie
+    movie: Movie | MovieRow
     score: float
     reason: str
     method: str
@@ -52,45 +53,82 @@ class Recommendation:
 
 
 # ---------------------------------------------------------------- access and cache (the API)
+Caller = User | Account
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """A cache lookup: whose list, under which key (None: not cacheable), and the stored body."""
+
+    user_id: int
+    key: str | None
+    body: bytes | None
+
+
 def for_user(
     db: Session,
     runtime: RecommenderRuntime,
-    caller: User,
+    caller: Caller,
     user_id: int | None,
     limit: int,
     use_embeddings: bool,
     method: Method | None = None,
 ) -> list[Recommendation]:
-    target = _authorised_target(db, caller, user_id)
+    target = authorised_target(db, caller, user_id)
     method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
-    return _timed_recommend(db, runtime, target, limit, method)
+    return _timed_recommend(db, runtime, target.id, limit, method)
 
 
 def for_user_cached(
     db: Session,
     runtime: RecommenderRuntime,
     cache: RecommendationCache,
-    caller: User,
+    caller: Caller,
     user_id: int | None,
     limit: int,
     use_embeddings: bool,
     render: Callable[[list[Recommendation]], bytes],
     method: Method | None = None,
 ) -> bytes:
-    """`for_user` rendered to bytes, from the cache when every input of the answer is unchanged.
-
-    Fallback answers (no model yet, index still building) are never kept: they are temporary.
-    """
-    target = _authorised_target(db, caller, user_id)
+    """`for_user` rendered to bytes, from the cache when every input of the answer is unchanged."""
     method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
-    key = _cache_key(db, runtime, cache, target, limit, method)
-    cached = cache.lookup(key)
-    if cached is not None:
-        return cached
-    recs = _timed_recommend(db, runtime, target, limit, method)
+    found = lookup_cached(db, runtime, cache, caller, user_id, limit, method)
+    if found.body is not None:
+        return found.body
+    return compute_answer(db, runtime, cache, found, limit, method, render)
+
+
+def lookup_cached(
+    db: Session,
+    runtime: RecommenderRuntime,
+    cache: RecommendationCache,
+    caller: Caller,
+    user_id: int | None,
+    limit: int,
+    method: Method,
+) -> CachedAnswer:
+    """Authorise and look the answer up: a few indexed reads, no ranking (the API runs it on
+    the event loop and only a miss goes to `compute_answer` in the thread pool)."""
+    target = authorised_target(db, caller, user_id)
+    key = _cache_key(db, runtime, target, limit, method)
+    return CachedAnswer(target.id, key, cache.lookup(key))
+
+
+def compute_answer(
+    db: Session,
+    runtime: RecommenderRuntime,
+    cache: RecommendationCache,
+    found: CachedAnswer,
+    limit: int,
+    method: Method,
+    render: Callable[[list[Recommendation]], bytes],
+) -> bytes:
+    """A cache miss: rank, render and keep the body. Fallback answers (no model yet, index
+    still building) are never kept: they are temporary."""
+    recs = _timed_recommend(db, runtime, found.user_id, limit, method, plain_rows=True)
     body = render(recs)
-    if key is not None and not any(r.fallback for r in recs):
-        cache.store(key, body)
+    if found.key is not None and not any(r.fallback for r in recs):
+        cache.store(found.key, body)
     return body
 
 
@@ -104,63 +142,74 @@ def similar(
     return recs
 
 
-def _authorised_target(db: Session, caller: User, user_id: int | None) -> int:
+def authorised_target(db: Session, caller: Caller, user_id: int | None) -> Account:
+    """The account whose list is asked for: the caller's own, or anyone's for an admin.
+
+    Read fresh unless the caller is an `Account` read in this request: its ratings version keys
+    the cache."""
     target = caller.id if user_id is None else user_id
     if target != caller.id and not caller.is_admin:
         raise ForbiddenError("You may only see your own recommendations")
-    if target != caller.id:
-        require_user(db, target)
-    return target
+    if isinstance(caller, Account) and target == caller.id:
+        return caller
+    return require_account(db, target)
 
 
 def _timed_recommend(
-    db: Session, runtime: RecommenderRuntime, user_id: int, limit: int, method: Method
+    db: Session,
+    runtime: RecommenderRuntime,
+    user_id: int,
+    limit: int,
+    method: Method,
+    *,
+    plain_rows: bool = False,
 ) -> list[Recommendation]:
     started = time.perf_counter()
-    recs = recommend(db, runtime, user_id, limit, method)
+    recs = recommend(db, runtime, user_id, limit, method, plain_rows=plain_rows)
     RECOMMENDATION_LATENCY.labels(method=method).observe(time.perf_counter() - started)
     return recs
 
 
 def _cache_key(
-    db: Session,
-    runtime: RecommenderRuntime,
-    cache: RecommendationCache,
-    user_id: int,
-    limit: int,
-    method: str,
+    db: Session, runtime: RecommenderRuntime, target: Account, limit: int, method: str
 ) -> str | None:
     runtime.maybe_reload()
     bundle, index = runtime.bundle, runtime.index
-    version = cache.ratings_version(user_id)
-    if bundle is None or version is None:
+    if bundle is None:
         return None
     catalogue = runtime.catalogue(db).version
-    if cache.process_local:
-        version = f"{version}.{stored_ratings_fingerprint(db, user_id)}"
     return (
-        f"recs:{user_id}:r{version}:{limit}:{method}:{bundle.version}:"
+        f"recs:{target.id}:r{target.ratings_version}:{limit}:{method}:{bundle.version}:"
         f"{index.version if index is not None else '-'}:{catalogue}"
     )
 
 
 # ---------------------------------------------------------------- ranking
 def recommend(
-    db: Session, runtime: RecommenderRuntime, user_id: int, n: int = 10, method: Method = "hybrid"
+    db: Session,
+    runtime: RecommenderRuntime,
+    user_id: int,
+    n: int = 10,
+    method: Method = "hybrid",
+    *,
+    plain_rows: bool = False,
 ) -> list[Recommendation]:
-    """The user's top n by `method`, best first (popularity when no model is trained yet)."""
+    """The user's top n by `method`, best first (popularity when no model is trained yet).
+
+    Movies are ORM objects (the Python API's contract), or with `plain_rows` `MovieRow`s from
+    the in-memory catalogue table (what the API renders: the same fields, no query)."""
     rated, ratings = model_data.user_ratings(db, user_id)
     hybrid = runtime.context(db)
     if hybrid is None:
         log.info("no trained model yet: %s falls back to the popularity prior", method)
-        return _popularity(db, runtime, None, rated, n, fallback=True, method=method)
+        return _popularity(db, runtime, None, rated, n, True, method, plain_rows)
     user = hybrid.user(user_id, rated, ratings)
     use_content = method in ("hybrid", "content")
     fallback = use_content and not hybrid.has_text
     if fallback:
         log.info("embedding index not ready: %s recommendations use the baseline", method)
     if method == "popularity" or len(rated) == 0:
-        return _popularity(db, runtime, hybrid, rated, n, fallback=fallback, method=method)
+        return _popularity(db, runtime, hybrid, rated, n, fallback, method, plain_rows)
     if method == "svd":
         picks = hybrid.model("svd").rank(user, n, exclude=np.flatnonzero(hybrid.is_cold))
         reasons = [Explanation("taste")] * len(picks)
@@ -176,7 +225,8 @@ def recommend(
         )
         picks, scores = ranking.rows, ranking.scores
         reasons = hybrid.explain(user, picks, use_content, features=ranking.features)
-    return _movies(db, hybrid, user, picks, scores, reasons, method, fallback)
+    movies = _movie_loader(db, hybrid.catalogue.version, plain_rows)
+    return _movies(movies, hybrid, user, picks, scores, reasons, method, fallback)
 
 
 def _popularity(
@@ -185,9 +235,9 @@ def _popularity(
     hybrid: HybridRecommender | None,
     rated: np.ndarray,
     n: int,
-    *,
     fallback: bool,
     method: str,
+    plain_rows: bool,
 ) -> list[Recommendation]:
     """Bayesian-average prior over the ratings table: trusts movies with many votes.
 
@@ -200,7 +250,7 @@ def _popularity(
     if varied and hybrid.has_text and len(picks) > n:
         picks = mmr_rerank(picks, scores[picks], hybrid.content.text[picks], n, COLD_USER_DIVERSITY)
     picks = picks[:n]
-    movies = model_data.movies_by_ids(db, catalogue.item_ids[picks].tolist())
+    movies = _movie_loader(db, catalogue.version, plain_rows)(catalogue.item_ids[picks].tolist())
     by_id = {m.id: m for m in movies}
     out = []
     for p in picks:
@@ -211,8 +261,16 @@ def _popularity(
 
 
 # ---------------------------------------------------------------- reasons and movies
+def _movie_loader(
+    db: Session, catalogue_version: str, plain_rows: bool
+) -> Callable[[list[int]], list[Movie] | list[MovieRow]]:
+    if plain_rows:
+        return partial(model_data.movie_rows, db, catalogue_version)
+    return partial(model_data.movies_by_ids, db)
+
+
 def _movies(
-    db: Session,
+    load: Callable[[list[int]], list[Movie] | list[MovieRow]],
     hybrid: HybridRecommender,
     user: UserHistory,
     picks: np.ndarray,
@@ -221,10 +279,10 @@ def _movies(
     method: str,
     fallback: bool = False,
 ) -> list[Recommendation]:
-    """Movies, reasons and predicted stars for the picks; movies loaded in one query."""
+    """Movies, reasons and predicted stars for the picks; the movies loaded at once."""
     ids = hybrid.catalogue.item_ids[picks].tolist()
     named = {int(user.item_ids[r.source]) for r in reasons if r.source >= 0}
-    by_id = {m.id: m for m in model_data.movies_by_ids(db, ids + sorted(named))}
+    by_id = {m.id: m for m in load(ids + sorted(named))}
     stars = hybrid.predicted_ratings(user, picks)
     out = []
     for k, (movie_id, p) in enumerate(zip(ids, picks, strict=True)):
@@ -238,7 +296,7 @@ def _movies(
     return out
 
 
-def _reason(why: Explanation, user: UserHistory, movies: dict[int, Movie]) -> str:
+def _reason(why: Explanation, user: UserHistory, movies: dict[int, Movie | MovieRow]) -> str:
     title = None
     if why.source >= 0:
         movie = movies.get(int(user.item_ids[why.source]))

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import delete, func, or_, select
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.models import Rating, User
@@ -53,12 +55,39 @@ def get_user(db: Session, user_id: int) -> User:
     return user
 
 
-def require_user(db: Session, user_id: int) -> None:
-    """404 unless the user exists; an id lookup, no ORM object (it runs on every request for
-    someone else's recommendations)."""
-    users = User.__table__
-    if db.connection().execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+@dataclass(frozen=True)
+class Account:
+    """What the recommendations path needs of a users row: one Core select, no ORM object."""
+
+    id: int
+    is_admin: bool
+    can_login: bool
+    token_version: int
+    ratings_version: int
+
+
+_users = User.__table__
+# Built once: the statement's construction and cache key cost more than the primary-key read.
+_ACCOUNT = select(
+    _users.c.id,
+    _users.c.is_admin,
+    _users.c.can_login,
+    _users.c.token_version,
+    _users.c.ratings_version,
+).where(_users.c.id == bindparam("user_id"))
+
+
+def find_account(db: Session, user_id: int) -> Account | None:
+    row = db.connection().execute(_ACCOUNT, {"user_id": user_id}).first()
+    return None if row is None else Account(*row)
+
+
+def require_account(db: Session, user_id: int) -> Account:
+    """The user's account row, or 404."""
+    account = find_account(db, user_id)
+    if account is None:
         raise NotFoundError(f"User {user_id} not found")
+    return account
 
 
 def change_password(db: Session, user: User, current: str, new: str) -> User:

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         cache.hits = cache.misses = 0
         hit_times, miss_times = [], []
         for _, user_id, movie_id, value in last:
-            rating_service.upsert_rating(db, user_id, movie_id, value, cache=cache)
+            rating_service.upsert_rating(db, user_id, movie_id, value)
             for user in rng.choice(users, size=args.reads_per_write, p=counts / counts.sum()):
                 hit, seconds = read(int(user))
                 (hit_times if hit else miss_times).append(seconds)

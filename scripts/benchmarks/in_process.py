@@ -2,7 +2,8 @@
 
 Every MovieLens user once after a warm-up pass: `MovieRecommender(db).get_hybrid_recommendations`
 (the seed's facade, which pins BLAS threads like the API does), and the service call the HTTP
-route makes on a cache miss (`recommendations.for_user` + rendering the JSON body). Each mode runs
+route makes on a cache miss (`recommendations.lookup_cached`, a miss, then `compute_answer`: the
+ranking, the movies from the in-memory catalogue table and the JSON body). Each mode runs
 in a fresh process: BLAS pinned (SERVING_BLAS_THREADS=1, the default) and unpinned (=0). A
 cProfile pass shows where a miss spends its time.
 """
@@ -50,6 +51,7 @@ def child() -> dict:
     from backend.ml.recommender import MovieRecommender
     from backend.models import User
     from backend.services import recommendations as service
+    from backend.services.cache import DisabledCache
 
     out: dict = {}
     with SessionLocal() as db:
@@ -61,9 +63,13 @@ def child() -> dict:
         def public(user: int) -> None:
             facade.get_hybrid_recommendations(user, K)
 
+        never = DisabledCache()
+
         def service_miss(user: int) -> None:
-            recs = service.for_user(db, runtime, admin, user, K, True)
-            served_recommendations_json(recs)
+            found = service.lookup_cached(db, runtime, never, admin, user, K, "hybrid")
+            service.compute_answer(
+                db, runtime, never, found, K, "hybrid", served_recommendations_json
+            )
 
         for name, fn in (("public_api", public), ("service_miss", service_miss)):
             for user in users:  # warm-up pass

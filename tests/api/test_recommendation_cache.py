@@ -134,3 +134,29 @@ def test_local_caches_of_two_workers_never_serve_a_list_older_than_a_rating(cach
     top = before[0]
     assert client.put(f"/movies/{top}/rating", json={"rating": 1}, headers=headers).is_success
     assert top not in other_workers_list()
+
+
+def test_a_revoked_or_disabled_caller_is_refused_even_when_the_list_is_cached(cached_client):
+    """The caller's token version and login flag are read on every request (the cached path
+    included), so a password change ends old tokens on the very next request."""
+    client, cache = cached_client
+    old = register_and_login(client, "revoked-reader", "first-password-1")
+    _rate_some(client, old)
+    url = "/movies/recommendations?use_embeddings=false"
+    assert client.get(url, headers=old).status_code == 200
+    hits = cache.hits
+    assert client.get(url, headers=old).status_code == 200 and cache.hits == hits + 1
+    changed = client.post(
+        "/auth/password",
+        json={"current_password": "first-password-1", "new_password": "second-password-2"},
+        headers=old,
+    )
+    assert changed.status_code == 200, changed.text
+    refused = client.get(url, headers=old)
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+    new = {"Authorization": f"Bearer {changed.json()['access_token']}"}
+    assert client.get(url, headers=new).status_code == 200
+    with SessionLocal() as db:
+        db.query(User).filter_by(username="revoked-reader").update({"can_login": False})
+        db.commit()
+    assert client.get(url, headers=new).status_code == 401

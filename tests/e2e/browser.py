@@ -205,10 +205,14 @@ def recommendation_ids(drv: WebDriver, column_id: str) -> list[int]:
     return movie_ids(drv, f"#{column_id} .rec-item")
 
 
+def elements(drv: WebDriver, selector: str) -> list:
+    """Every element `selector` matches, in page order."""
+    return drv.find_elements(By.CSS_SELECTOR, selector)
+
+
 def movie_ids(drv: WebDriver, selector: str) -> list[int]:
     """The `data-movie-id` of every element `selector` matches, in page order."""
-    items = drv.find_elements(By.CSS_SELECTOR, selector)
-    return [int(item.get_attribute("data-movie-id")) for item in items]
+    return [int(item.get_attribute("data-movie-id")) for item in elements(drv, selector)]
 
 
 def rate_movie(drv: WebDriver, movie_id: int, rating: float) -> str:

@@ -9,6 +9,7 @@ from selenium.webdriver.support.ui import Select
 from tests.e2e.browser import (
     api_get,
     api_rate,
+    elements,
     horizontal_overflow,
     movie_ids,
     needs_chromium,
@@ -24,10 +25,6 @@ pytestmark = needs_chromium
 ROWS = "#my-ratings-list .myrating"
 
 
-def rows(drv):
-    return drv.find_elements(By.CSS_SELECTOR, ROWS)
-
-
 def test_my_ratings_sort_edit_and_remove(server, driver, account, console):
     drv, token = driver, account[1]
     sign_in_as(drv, server, *account, "#/my-ratings")
@@ -37,10 +34,10 @@ def test_my_ratings_sort_edit_and_remove(server, driver, account, console):
     for movie_id, value in ((4, 3.0), (9, 5.0), (14, 1.5)):
         api_rate(server, token, movie_id, value)
     drv.refresh()
-    wait(drv).until(lambda d: len(rows(d)) == 3)
+    wait(drv).until(lambda d: len(elements(d, ROWS)) == 3)
     assert movie_ids(drv, ROWS) == [14, 9, 4]  # newest first
     assert "3 ratings" in drv.find_element(By.ID, "my-ratings-summary").text
-    posters = [r.find_element(By.TAG_NAME, "img").get_attribute("src") for r in rows(drv)]
+    posters = [r.find_element(By.TAG_NAME, "img").get_attribute("src") for r in elements(drv, ROWS)]
     assert posters[0].endswith("/movies/14/poster")
 
     Select(drv.find_element(By.ID, "my-ratings-sort")).select_by_value("rating_desc")
@@ -50,7 +47,7 @@ def test_my_ratings_sort_edit_and_remove(server, driver, account, console):
     wait(drv).until(lambda d: movie_ids(d, ROWS) == [4, 9, 14])
 
     # Edit in place: the lowest rating becomes four stars.
-    row = next(r for r in rows(drv) if r.get_attribute("data-movie-id") == "14")
+    row = next(r for r in elements(drv, ROWS) if r.get_attribute("data-movie-id") == "14")
     row.find_element(By.CSS_SELECTOR, 'button[data-rating-value="4"]').click()
     wait(drv).until(EC.text_to_be_present_in_element((By.ID, "notice"), "4 stars"))
     assert (
@@ -63,9 +60,9 @@ def test_my_ratings_sort_edit_and_remove(server, driver, account, console):
     assert saved == {4: 3.0, 9: 5.0, 14: 4.0}
 
     # Remove in place.
-    row = next(r for r in rows(drv) if r.get_attribute("data-movie-id") == "9")
+    row = next(r for r in elements(drv, ROWS) if r.get_attribute("data-movie-id") == "9")
     row.find_element(By.CSS_SELECTOR, ".myrating-remove").click()
-    wait(drv).until(lambda d: len(rows(d)) == 2)
+    wait(drv).until(lambda d: len(elements(d, ROWS)) == 2)
     assert "2 ratings" in drv.find_element(By.ID, "my-ratings-summary").text
     assert 9 not in {r["movie"]["id"] for r in api_get(server, token, "/users/me/ratings")}
 

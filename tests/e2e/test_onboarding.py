@@ -8,6 +8,7 @@ from selenium.webdriver.support import expected_conditions as EC
 
 from tests.e2e.browser import (
     api_get,
+    elements,
     horizontal_overflow,
     movie_ids,
     needs_chromium,
@@ -24,18 +25,14 @@ pytestmark = needs_chromium
 CARDS = "#onboarding-grid .onboard-card"
 
 
-def cards(drv):
-    return drv.find_elements(By.CSS_SELECTOR, CARDS)
-
-
 def test_onboarding_rate_skip_and_go_to_recommendations(server, driver, account, console):
     drv, token = driver, account[1]
     sign_in_as(drv, server, *account, "#/welcome")
-    wait(drv).until(lambda d: len(cards(d)) >= 30)
+    wait(drv).until(lambda d: len(elements(d, CARDS)) >= 30)
     shown = movie_ids(drv, CARDS)
     # The same movies the API picks for this user, each with a poster.
     assert shown == [m["id"] for m in api_get(server, token, "/movies/onboarding")]
-    first = cards(drv)[0]
+    first = elements(drv, CARDS)[0]
     assert (
         first.find_element(By.TAG_NAME, "img")
         .get_attribute("src")
@@ -46,10 +43,10 @@ def test_onboarding_rate_skip_and_go_to_recommendations(server, driver, account,
 
     # Rate five movies with stars, mark two as not seen.
     values = [5, 4.5, 4, 2, 1]
-    for card, value in zip(cards(drv)[:5], values, strict=True):
+    for card, value in zip(elements(drv, CARDS)[:5], values, strict=True):
         card.find_element(By.CSS_SELECTOR, f'button[data-rating-value="{value:g}"]').click()
         wait(drv).until(lambda d, card=card: card.get_attribute("data-state") == "rated")
-    for card in cards(drv)[5:7]:
+    for card in elements(drv, CARDS)[5:7]:
         card.find_element(By.CSS_SELECTOR, ".onboard-unseen").click()
         assert card.get_attribute("data-state") == "unseen"
     wait(drv).until(
@@ -69,13 +66,13 @@ def test_onboarding_rate_skip_and_go_to_recommendations(server, driver, account,
     drv.find_element(By.CSS_SELECTOR, 'nav a[data-route="my-ratings"]').click()
     visible(drv, "#my-ratings-list .myrating")
     drv.find_element(By.LINK_TEXT, "Rate more movies").click()
-    wait(drv).until(lambda d: len(cards(d)) >= 20)
+    wait(drv).until(lambda d: len(elements(d, CARDS)) >= 20)
     assert not set(shown[:7]) & set(movie_ids(drv, CARDS))
     # "Show more movies" adds other movies.
     before = set(movie_ids(drv, CARDS))
     visible(drv, "#onboarding-more").click()
-    wait(drv).until(lambda d: len(cards(d)) > len(before))
-    assert len(set(movie_ids(drv, CARDS))) == len(cards(drv))
+    wait(drv).until(lambda d: len(elements(d, CARDS)) > len(before))
+    assert len(set(movie_ids(drv, CARDS))) == len(elements(drv, CARDS))
     console.drain()
     assert not console.severe(), console.severe()
 
@@ -84,9 +81,10 @@ def test_onboarding_can_be_skipped_and_fits_a_phone(server, driver, account):
     drv = driver
     sign_in_as(drv, server, *account, "#/welcome")
     with phone_width(drv):
-        wait(drv).until(lambda d: len(cards(d)) >= 30)
+        wait(drv).until(lambda d: len(elements(d, CARDS)) >= 30)
         assert horizontal_overflow(drv) <= 0
-        star = cards(drv)[0].find_element(By.CSS_SELECTOR, 'button[data-rating-value="5"]')
+        first = elements(drv, CARDS)[0]
+        star = first.find_element(By.CSS_SELECTOR, 'button[data-rating-value="5"]')
         assert star.is_displayed() and star.rect["x"] + star.rect["width"] <= 375
     drv.find_element(By.ID, "onboarding-skip").click()
     wait(drv).until(EC.url_contains("#/movies"))

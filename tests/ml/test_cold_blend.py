@@ -10,7 +10,6 @@ from backend.ml.cold_blend import (
     WARM_FROM,
     ColdUserBlends,
     cold_user_names,
-    histories_by_time,
     learn_cold_user_blends,
 )
 from backend.ml.hybrid import SUPPORT_SHRINKAGE, HybridRecommender
@@ -64,7 +63,7 @@ def test_histories_in_the_order_rated():
         np.array([1, 2, 1, 1, 2]), np.array([10, 20, 30, 40, 50]), np.array([1, 2, 3, 4, 5.0]),
         np.array([30.0, 5.0, 10.0, 10.0, 1.0]),
     )  # fmt: skip
-    by_time = histories_by_time(data)
+    by_time = data.by_user()
     # user 1: movie 30 and 40 rated at the same time (file order), movie 10 last
     assert by_time[1][0].tolist() == [30, 40, 10]
     assert by_time[1][1].tolist() == [3.0, 4.0, 1.0]
@@ -156,10 +155,11 @@ def test_learned_blends_rank_what_newcomers_watch_next_above_the_warm_blend():
     assert blends.lengths == [1, 3, 5]
     for blend in blends.with_content + blends.without_content:
         assert blend.names == [
-            "svd", "item_item", "popularity", "trending", "metadata_popularity", "cold"
+            "svd", "item_item", "item_recent", "popularity", "trending", "metadata_popularity",
+            "cold",
         ]  # fmt: skip
         assert blend.weights[-1] == -9.0  # the cold-movie column is the warm blend's
-        assert blend.weights[2] + blend.weights[3] > 0.0  # popularity counts
+        assert blend.weights[3] + blend.weights[4] > 0.0  # popularity counts
         assert blend.metrics["validation_ndcg"] >= blend.metrics["validation_ndcg_logistic"]
 
 

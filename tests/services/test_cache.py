@@ -1,4 +1,5 @@
-"""The recommendation cache backends: LRU bounds, TTL, ratings versions; Redis when available."""
+"""The recommendation cache backends: LRU bounds, TTL; Redis when available. The per-user ratings
+version that keys the cache lives on the users row (tests/services/test_ratings_version.py)."""
 
 from __future__ import annotations
 
@@ -47,14 +48,6 @@ def test_disabled_cache_never_keeps_anything():
     assert cache.lookup("k") is None
 
 
-def test_ratings_version_moves_on_every_bump():
-    cache = LocalCache(ttl_seconds=60, max_entries=10)
-    assert cache.ratings_version(7) == 0
-    cache.bump_ratings_version(7)
-    cache.bump_ratings_version(7)
-    assert (cache.ratings_version(7), cache.ratings_version(8)) == (2, 0)
-
-
 def test_make_cache_follows_settings():
     assert isinstance(make_cache(Settings(recommendation_cache=False)), DisabledCache)
     local = make_cache(Settings(recommendation_cache_max_entries=5))
@@ -64,10 +57,9 @@ def test_make_cache_follows_settings():
 
 def test_unreachable_redis_degrades_to_computing():
     cache = RedisCache("redis://127.0.0.1:1/0", ttl_seconds=60)
-    assert cache.ratings_version(1) is None
     assert cache.lookup("k") is None
     cache.store("k", b"v")  # logged, not raised
-    cache.bump_ratings_version(1)
+    assert cache.misses == 1
 
 
 @needs_redis
@@ -76,9 +68,6 @@ def test_redis_cache_is_shared_between_clients():
     one.clear()
     one.store("k", b"v")
     assert two.lookup("k") == b"v"
-    before = two.ratings_version(42)
-    one.bump_ratings_version(42)
-    assert two.ratings_version(42) == before + 1
     assert two.client.ttl("movierec:k") <= 60
     one.clear()
     assert two.get("k") is None

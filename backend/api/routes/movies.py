@@ -6,9 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import (
     CacheDep,
+    CurrentAccount,
     CurrentUser,
     ImpressionRecorderDep,
     RuntimeDep,
@@ -86,9 +88,9 @@ def onboarding(
 
 
 @router.get("/recommendations", response_model=list[ServedRecommendation])
-def recommendations(
+async def recommendations(
     db: SessionDep,
-    user: CurrentUser,
+    caller: CurrentAccount,
     runtime: RuntimeDep,
     cache: CacheDep,
     recorder: ImpressionRecorderDep,
@@ -101,21 +103,26 @@ def recommendations(
     ] = None,
 ) -> Response:
     """The list is recorded as an impression; its id is the X-Request-ID header and each
-    item's `request_id` (send it with feedback events)."""
-    plan = experiment_service.plan_for(db, user, user_id, use_embeddings)
-    body = recommendation_service.for_user_cached(
+    item's `request_id` (send it with feedback events).
+
+    A cache hit is answered on the event loop (a few indexed reads); only a miss, which ranks,
+    goes to the thread pool."""
+    plan = experiment_service.plan_for(db, caller, user_id, use_embeddings)
+    found = recommendation_service.lookup_cached(
+        db, runtime, cache, caller, user_id, limit, plan.method
+    )
+    body = found.body or await run_in_threadpool(
+        recommendation_service.compute_answer,
         db,
         runtime,
         cache,
-        user,
-        user_id,
+        found,
         limit,
-        use_embeddings is not False,
-        render=served_recommendations_json,
-        method=plan.method,
+        plan.method,
+        served_recommendations_json,
     )
     request_id, body = impression_service.record_served(
-        recorder, runtime, user.id, user_id or user.id, plan, body
+        recorder, runtime, caller.id, found.user_id, plan, body
     )
     return Response(
         content=body, media_type="application/json", headers={"X-Request-ID": request_id}
@@ -162,21 +169,15 @@ def rate(
     payload: RatingIn,
     db: SessionDep,
     user: CurrentUser,
-    cache: CacheDep,
     settings: SettingsDep,
 ) -> RatingOut:
     rating = rating_service.upsert_rating(
-        db,
-        user.id,
-        movie_id,
-        payload.rating,
-        cache=cache,
-        attribution_hours=settings.attribution_window_hours,
+        db, user.id, movie_id, payload.rating, attribution_hours=settings.attribution_window_hours
     )
     return RatingOut(movie_id=rating.movie_id, rating=rating.rating, timestamp=rating.timestamp)
 
 
 @router.delete("/{movie_id}/rating", status_code=status.HTTP_204_NO_CONTENT)
-def unrate(movie_id: MovieId, db: SessionDep, user: CurrentUser, cache: CacheDep) -> Response:
-    rating_service.delete_rating(db, user.id, movie_id, cache=cache)
+def unrate(movie_id: MovieId, db: SessionDep, user: CurrentUser) -> Response:
+    rating_service.delete_rating(db, user.id, movie_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -3,7 +3,6 @@ generated dataset for CI, and cached text embeddings of every movie."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
 import re
@@ -15,17 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from backend.ml.interactions import Interactions
-from backend.ml.movielens import split_title
+from backend.ml.movielens import parse_metadata, parse_movielens
 from backend.ml.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)
 
 DATASETS = ("ml-100k", "ml-latest-small")
-ML100K_GENRES = [
-    "unknown", "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
-]  # fmt: skip
+_METADATA = {
+    "ml-100k": "ml-100k_tmdb/items.csv",
+    "ml-latest-small": "ml-latest-small_tmdb/movies_enriched.csv",
+}
 
 
 @dataclass
@@ -41,86 +39,32 @@ class EvalDataset:
     genres: list[list[str]] = field(default_factory=list)
 
 
-def _float(value: str | None) -> float:
-    try:
-        return float(value) if value not in (None, "") else 0.0
-    except ValueError:
-        return 0.0
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 def load_movielens(data_dir: Path | str, name: str) -> EvalDataset:
-    """ml-100k or ml-latest-small from a shared-data folder laid out as ../shared/data.
+    """ml-100k or ml-latest-small from a shared-data folder laid out as ../shared/data, read by
+    the importer's reader (backend.ml.movielens).
 
     The text of a movie is title, year, genres and TMDB overview. MovieLens tags are left out on
     purpose: they are user feedback (a user tagging a movie they rated), so they would leak the
     held-out interactions into the content signal.
     """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     root = Path(data_dir)
-    if name == "ml-100k":
-        return _load_ml100k(root)
-    if name == "ml-latest-small":
-        return _load_ml_latest(root)
-    raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    _, parsed, rows = parse_movielens(root / "movielens" / name)
+    movies = {
+        movie_id: (movie.title, movie.year, _genre_list(movie.genres))
+        for movie_id, movie in parsed.items()
+    }
+    metadata, _ = parse_metadata(root / "overviews" / _METADATA[name])
+    overviews = {movie_id: meta["overview"] for movie_id, meta in metadata.items()}
+    votes = {movie_id: meta["vote_count"] or 0.0 for movie_id, meta in metadata.items()}
+    table = np.array(rows, dtype=np.float64)
+    return _assemble(name, movies, table[:, 0], table[:, 1], table[:, 2].astype(np.float64),
+                     overviews, votes, table[:, 3].astype(np.float64))  # fmt: skip
 
 
-def _load_ml100k(root: Path) -> EvalDataset:
-    base = root / "movielens" / "ml-100k"
-    movies: dict[int, tuple[str, int | None, list[str]]] = {}
-    with (base / "u.item").open(encoding="latin-1") as handle:
-        for raw in handle:
-            parts = raw.rstrip("\n").split("|")
-            if len(parts) < 5 + len(ML100K_GENRES):
-                continue
-            title, year = split_title(parts[1])
-            if year is None and parts[2][-4:].isdigit():
-                year = int(parts[2][-4:])
-            flags = parts[5 : 5 + len(ML100K_GENRES)]
-            genres = [
-                g for g, f in zip(ML100K_GENRES, flags, strict=True) if f == "1" and g != "unknown"
-            ]
-            movies[int(parts[0])] = (title or parts[1], year, genres)
-    raw_ratings = np.loadtxt(base / "u.data", dtype=np.int64, usecols=(0, 1, 2, 3))
-    overviews: dict[int, str] = {}
-    votes: dict[int, float] = {}
-    meta = root / "overviews" / "ml-100k_tmdb" / "items.csv"
-    if meta.is_file():
-        for row in _read_csv(meta):
-            movie = int(row["movie_id"])
-            text = (row.get("overview") or "").strip()
-            if text and not overviews.get(movie):
-                overviews[movie] = text
-            votes[movie] = max(votes.get(movie, 0.0), _float(row.get("vote_count")))
-    return _assemble("ml-100k", movies, raw_ratings[:, 0], raw_ratings[:, 1],
-                     raw_ratings[:, 2].astype(np.float64), overviews, votes,
-                     raw_ratings[:, 3].astype(np.float64))  # fmt: skip
-
-
-def _load_ml_latest(root: Path) -> EvalDataset:
-    base = root / "movielens" / "ml-latest-small"
-    movies: dict[int, tuple[str, int | None, list[str]]] = {}
-    for row in _read_csv(base / "movies.csv"):
-        title, year = split_title(row["title"])
-        genres = [g for g in row["genres"].split("|") if g and g != "(no genres listed)"]
-        movies[int(row["movieId"])] = (title or row["title"], year, genres)
-    rows = _read_csv(base / "ratings.csv")
-    users = np.array([int(r["userId"]) for r in rows], dtype=np.int64)
-    items = np.array([int(r["movieId"]) for r in rows], dtype=np.int64)
-    ratings = np.array([float(r["rating"]) for r in rows], dtype=np.float64)
-    times = np.array([float(r["timestamp"]) for r in rows], dtype=np.float64)
-    overviews: dict[int, str] = {}
-    votes: dict[int, float] = {}
-    meta = root / "overviews" / "ml-latest-small_tmdb" / "movies_enriched.csv"
-    if meta.is_file():
-        for row in _read_csv(meta):
-            movie = int(row["movieId"])
-            overviews[movie] = (row.get("overview") or "").strip()
-            votes[movie] = _float(row.get("vote_count"))
-    return _assemble("ml-latest-small", movies, users, items, ratings, overviews, votes, times)
+def _genre_list(genres: str) -> list[str]:
+    return [g for g in genres.split("|") if g and g != "(no genres listed)"]
 
 
 def _assemble(name, movies, users, items, ratings, overviews, votes, times=None) -> EvalDataset:  # noqa: ANN001
