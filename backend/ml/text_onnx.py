@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -230,3 +231,9 @@ def _padded(
 
 def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / "movierec-onnx"
+
+
+def install_cache_dir() -> Path:
+    """Where `make install` leaves the export: beside the installed packages it is made from
+    (the model package, PyTorch, ONNX Runtime), so every data directory finds it."""
+    return Path(sys.prefix) / "share" / "movierec" / "onnx"
