@@ -22,8 +22,7 @@ class Rating(Base):
             "rating >= 0.5 AND rating <= 5.0 AND rating * 2 = CAST(rating * 2 AS INTEGER)",
             name="rating_half_steps",
         ),
-        # Covers the per-user fingerprint (count, last id, last time) that keys cached lists,
-        # read on every recommendations request: an index-only lookup.
+        # Serves the per-user reads: a user's ratings (every cache miss) and their history.
         Index("ix_ratings_user_id_timestamp", "user_id", "timestamp"),
         {"sqlite_autoincrement": True},
     )

@@ -140,7 +140,8 @@ def test_a_revoked_or_disabled_caller_is_refused_even_when_the_list_is_cached(ca
     """The caller's token version and login flag are read on every request (the cached path
     included), so a password change ends old tokens on the very next request."""
     client, cache = cached_client
-    old = register_and_login(client, "revoked-reader", "first-password-1")
+    username = f"revoked-{type(cache).__name__.lower()}"  # the password changes: one per backend
+    old = register_and_login(client, username, "first-password-1")
     _rate_some(client, old)
     url = "/movies/recommendations?use_embeddings=false"
     assert client.get(url, headers=old).status_code == 200
@@ -157,6 +158,6 @@ def test_a_revoked_or_disabled_caller_is_refused_even_when_the_list_is_cached(ca
     new = {"Authorization": f"Bearer {changed.json()['access_token']}"}
     assert client.get(url, headers=new).status_code == 200
     with SessionLocal() as db:
-        db.query(User).filter_by(username="revoked-reader").update({"can_login": False})
+        db.query(User).filter_by(username=username).update({"can_login": False})
         db.commit()
     assert client.get(url, headers=new).status_code == 401

@@ -4,11 +4,14 @@ transaction as every write of the user's ratings, and the next list's cache key 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from backend.models import Movie, User
 from backend.services.errors import NotFoundError
+from backend.services.importer import import_movielens
 from backend.services.ratings import delete_rating, upsert_rating
 from backend.services.users import find_account, require_account
+from tests.helpers import write_catalogue
 
 
 @pytest.fixture
@@ -49,3 +52,9 @@ def test_account_row_carries_what_the_request_path_needs(db, rater):
     assert find_account(db, rater.id + 1000) is None
     with pytest.raises(NotFoundError):
         require_account(db, rater.id + 1000)
+
+
+def test_an_import_moves_the_versions_of_the_users_it_gave_ratings(db, tmp_path):
+    import_movielens(db, write_catalogue(tmp_path / "cat", n_movies=12, n_users=6, seed=3))
+    versions = db.scalars(select(User.ratings_version).where(User.movielens_user_id.is_not(None)))
+    assert set(versions) == {1}
