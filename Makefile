@@ -22,10 +22,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip wheel setuptools
 
-# The text model's ONNX export and int8 quantisation, made once at install (about 20 s): every
-# index build after it runs from the export without importing PyTorch.
-EXPORT_TEXT_MODEL = $(BIN)/python -c "from backend.services.recommender_runtime import \
-	get_runtime; get_runtime().text_encoder().load()"
+# The text model's ONNX export and int8 quantisation, made once at install (20-40 s) into the
+# venv: every index build after it runs from the export without importing PyTorch.
+EXPORT_TEXT_MODEL = $(BIN)/python -c "from backend.ml import text_encoder; \
+	text_encoder.export_at_install()"
 
 install: $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'

@@ -25,7 +25,7 @@ from backend.ml.ann import VectorIndex, load_index, make_index, mips_augment, mi
 from backend.ml.base import Recommender, UserHistory
 from backend.ml.blender import feature_matrix
 from backend.ml.interactions import Interactions
-from backend.ml.item_model import EASE_SIGNALS
+from backend.ml.item_model import ItemItemModel
 from backend.ml.scoring import Catalogue, top_n
 from backend.ml.size_policy import SizePolicy, serving_candidates
 
@@ -138,7 +138,7 @@ class AnnCandidates(Recommender):
 
 
 # ---------------------------------------------------------------------- the served hybrid
-# Arrays the same for every user, standardised once per bound model (as the exhaustive path).
+# Arrays the same for every user: their top rows are candidates for everyone.
 POPULAR_KINDS = ("popularity", "trending", "metadata_popularity")
 
 
@@ -260,58 +260,72 @@ class BlendCandidates:
         """(features of the candidate rows, the blend weights, scores over the catalogue with
         -inf outside the candidates): what `HybridRecommender.ranked` gets from `blend_features`
         on the exhaustive path."""
+        from backend.ml.hybrid import COLLABORATIVE
+
         weights = hybrid.weights(use_content, len(user))
         needed = {name.removeprefix("cold_") for name in weights.names} - {"cold"}
-        n = len(hybrid.catalogue.item_ids)
-        ease = {  # each EASE signal's scores on EASE's own items (rows `ease_rows`)
-            name: hybrid.model("item_item").score_model_items(
-                user.item_ids, hybrid.model(name).history_weights(user)
-            )[self.ease_positions]
-            for name in EASE_SIGNALS
-            if len(user) and (name in needed or name == "item_item")
-        }
-        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
+        ease = {  # EASE and its views over EASE's catalogue rows (item_item also proposes rows)
+            name: self._ease_scores(hybrid.model(name), user)
+            for name in needed | {"item_item"}
+            if isinstance(hybrid.model(name), ItemItemModel)
+        }  # fmt: skip
         use_content = use_content and hybrid.has_text
         profiles = {  # each content profile once: it is a query and a signal
             name: model.profile(user)
             for name, model in hybrid._content.items()
             if name in needed or (use_content and name == "content_text")
         }
-        plain = ease.get("item_item", np.zeros(self.ease_rows.size))
-        rows = self.rows(hybrid, user, plain, skip, profiles.get("content_text"))
-        z = {
-            name: hybrid._standardised(name, hybrid.model(name).score(user))[rows]
-            for name in POPULAR_KINDS
-            if name in needed
-        }
-        slot = self.ease_slot[rows]
-        for name, values in ease.items():
-            mean = values.sum() / n
-            std = np.sqrt(max(float(values @ values) / n - mean * mean, 0.0))
-            z[name] = _z(np.where(slot >= 0, values[np.maximum(slot, 0)], 0.0), mean, std)
-        if "svd" in needed:
-            reference = self.svd_reference.score(user)
-            values = hybrid.model("svd").score_rows(user, rows)
-            z["svd"] = _z(values, reference.mean(), reference.std())
-        for name, model in hybrid._content.items():
-            if name in needed:
-                profile = profiles[name]
-                if profile is None:  # the exhaustive path's all-zero cosines
-                    z[name] = np.zeros(rows.size)
-                    continue
-                reference = self.content_reference[name] @ profile
-                values = model._matrix[rows] @ profile
-                z[name] = _z(values, reference.mean(dtype=np.float64), reference.std())
+        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
+        rows = self.rows(hybrid, user, ease["item_item"], skip, profiles.get("content_text"))
+        z = {name: self._z_rows(hybrid, name, user, rows, ease, profiles) for name in needed}
         shrink = hybrid._shrink[rows]
-        for name in ("svd", *EASE_SIGNALS):
+        for name in COLLABORATIVE:
             if name in z:
                 z[name] = z[name] * shrink
         features = feature_matrix(
             z, hybrid.is_cold[rows], weights.names, standardised=True, missing=np.zeros(rows.size)
         )
-        scores = np.full(n, -np.inf)
+        scores = np.full(len(hybrid.catalogue.item_ids), -np.inf)
         scores[rows] = weights.score(features)
         return RowFeatures(rows, features), weights, scores
+
+    def _ease_scores(self, model: ItemItemModel, user: UserHistory) -> np.ndarray:
+        """An EASE-type signal on `ease_rows` (the rest of the catalogue scores 0)."""
+        if len(user) == 0:
+            return np.zeros(self.ease_rows.size)
+        votes = model.score_model_items(user.item_ids, model.history_weights(user))
+        return votes[self.ease_positions]
+
+    def _z_rows(
+        self,
+        hybrid,  # noqa: ANN001
+        name: str,
+        user: UserHistory,
+        rows: np.ndarray,
+        ease: dict[str, np.ndarray],
+        profiles: dict[str, np.ndarray | None],
+    ) -> np.ndarray:
+        """Signal `name` on `rows`, standardised as over the whole catalogue."""
+        if name in ease:  # exact catalogue moments: zero outside EASE's rows
+            values, n = ease[name], len(hybrid.catalogue.item_ids)
+            mean = values.sum() / n
+            std = np.sqrt(max(float(values @ values) / n - mean * mean, 0.0))
+            slot = self.ease_slot[rows]
+            return _z(np.where(slot >= 0, values[np.maximum(slot, 0)], 0.0), mean, std)
+        if name == "svd":
+            reference = self.svd_reference.score(user)
+            values = hybrid.model("svd").score_rows(user, rows)
+            return _z(values, reference.mean(), reference.std())
+        if name in hybrid._content:
+            profile = profiles[name]
+            if profile is None:  # the exhaustive path's all-zero cosines
+                return np.zeros(rows.size)
+            reference = self.content_reference[name] @ profile
+            values = hybrid.model(name)._matrix[rows] @ profile
+            return _z(values, reference.mean(dtype=np.float64), reference.std())
+        # Any other signal (the popularity kinds: arrays standardised once per bound model)
+        # exactly as the exhaustive path computes it.
+        return hybrid._standardised(name, hybrid.model(name).score(user))[rows]
 
 
 def _z(values: np.ndarray, mean: float, std: float) -> np.ndarray:

@@ -224,17 +224,22 @@ class TextEncoder:
                 )
         return self
 
-    def _onnx_folder(self) -> Path:
-        """Where the export of these weights lives (one folder per model version)."""
-        return self._onnx_dir / (self._version or "model").replace("/", "_").replace(":", "_")
+    def _onnx_folder(self, root: Path | None = None) -> Path:
+        """Where the export of these weights lives under `root` (by default this encoder's
+        ONNX directory): one folder per model version."""
+        name = (self._version or "model").replace("/", "_").replace(":", "_")
+        return (root or self._onnx_dir) / name
 
     def _start_prepared_onnx(self) -> bool:
-        """Run from an earlier export when there is one: the weights' version is known without
-        loading them (a local or bundled model), so PyTorch is never imported."""
+        """Run from an earlier export when there is one (this encoder's ONNX directory, else
+        the one `make install` fills): the weights' version is known without loading them (a
+        local or bundled model), so PyTorch is never imported."""
         if self.backend == "torch" or self._version is None:
             return False
-        folder, int8 = self._onnx_folder(), self.backend == "onnx-int8"
-        if not text_onnx.ready(folder, int8):
+        int8 = self.backend == "onnx-int8"
+        roots = (self._onnx_dir, text_onnx.install_cache_dir())
+        folder = next((f for f in map(self._onnx_folder, roots) if text_onnx.ready(f, int8)), None)
+        if folder is None:
             return False
         self._onnx = text_onnx.OnnxTextRunner(folder, int8, max_seq_length=self.max_seq_length)
         self._dim = self._onnx.dim
@@ -406,3 +411,11 @@ def _unique(values: Iterable[str]) -> list[str]:
             seen.add(key)
             out.append(clean)
     return out
+
+
+def export_at_install() -> None:
+    """The bundled model's ONNX export (int8 on a CPU, the default backend) into the install
+    cache, once (`make install`): index builds then start without PyTorch in any DATA_DIR."""
+    encoder = TextEncoder(onnx_dir=text_onnx.install_cache_dir())
+    if encoder.backend != "torch":
+        encoder.load()

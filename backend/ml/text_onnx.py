@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,9 @@ FP32_FILE, INT8_FILE = "model.onnx", "model-int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 # Written last by `prepare`: the folder is complete when it exists.
 RUNNER_FILE = "runner.json"
+# Texts per ONNX Runtime call at most: small batches of similar lengths keep each call's
+# activations in cache.
+ONNX_BATCH = 8
 
 
 def onnx_available() -> bool:
@@ -157,14 +162,11 @@ class OnnxTextRunner:
         from tokenizers import Tokenizer
 
         runner = json.loads((directory / RUNNER_FILE).read_text())
+        self.threads = threads or (os.cpu_count() or 1)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.intra_op_num_threads = 1  # parallel over batches instead (`encode`)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle threads sleep instead of spinning: on a machine shared with the API and other
-        # jobs, spinning burns the cores the other threads wait for (measured: the int8 build
-        # ran 1.3x faster in wall time and used 25% less CPU without it under load).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = directory / (INT8_FILE if int8 else FP32_FILE)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.max_length = min(int(runner["max_seq_length"]), max_seq_length or 1 << 30)
@@ -183,25 +185,31 @@ class OnnxTextRunner:
     ) -> np.ndarray:
         # One tokenizer call for every text (the fast tokenizer batches it natively), then
         # batches of similar token counts, longest first: each pads to within a few tokens of
-        # its longest text, and the biggest batch comes first (its memory is the peak).
+        # its longest text. Batches run on `threads` single-threaded runs at once (ONNX
+        # Runtime sessions run concurrently), small enough that their activations stay in
+        # cache: both cost less CPU than splitting each of fewer, larger batches' operators
+        # over the cores (docs/performance.md, text index).
         tokens = self.token_ids(texts)
         lengths = np.fromiter((len(ids) for ids in tokens), dtype=np.int64, count=len(tokens))
         order = np.argsort(-lengths, kind="stable")
-        out: np.ndarray | None = None
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            feed = _padded(tokens, rows, lengths, self.pad_id)
-            hidden = self.session.run(None, feed)[0]
-            mask = feed["attention_mask"][..., None].astype(np.float32)
-            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-            if out is None:
-                out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
-            out[rows] = pooled
-            if on_batch is not None:
-                on_batch(len(rows))
-        assert out is not None
+        size = max(1, min(batch_size, ONNX_BATCH))
+        batches = [order[start : start + size] for start in range(0, len(texts), size)]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        with ThreadPoolExecutor(self.threads) as pool:
+            pooled = pool.map(lambda rows: self._pooled(rows, tokens, lengths), batches)
+            for rows, vectors in zip(batches, pooled, strict=True):
+                out[rows] = vectors
+                if on_batch is not None:
+                    on_batch(len(rows))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+    def _pooled(self, rows: np.ndarray, tokens: list[list[int]], lengths: np.ndarray) -> np.ndarray:
+        """Mean over real tokens of the last hidden state, for one batch of texts."""
+        feed = _padded(tokens, rows, lengths, self.pad_id)
+        hidden = self.session.run(None, feed)[0]
+        mask = feed["attention_mask"][..., None].astype(np.float32)
+        return (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
 
 
 def _padded(
@@ -223,3 +231,9 @@ def _padded(
 
 def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / "movierec-onnx"
+
+
+def install_cache_dir() -> Path:
+    """Where `make install` leaves the export: beside the installed packages it is made from
+    (the model package, PyTorch, ONNX Runtime), so every data directory finds it."""
+    return Path(sys.prefix) / "share" / "movierec" / "onnx"

@@ -254,10 +254,10 @@ def details(results: dict) -> list[str]:
     text = results.get("text_index", {}).get("backends") or {}
     lines += _section(
         "Text encoder backends (same movies, same run)",
-        ("Backend", "texts/s", "genre agreement@10", "cosine to PyTorch (min / mean)",
+        ("Backend", "texts/s", "CPU s", "genre agreement@10", "cosine to PyTorch (min / mean)",
          "neighbour recall@10 vs PyTorch"),
         [
-            (name, row["texts_per_second"], row["genre_agreement_at_10"],
+            (name, row["texts_per_second"], row["cpu_seconds"], row["genre_agreement_at_10"],
              f"{row.get('cosine_to_torch_min', 1.0)} / {row.get('cosine_to_torch_mean', 1.0)}",
              row.get("neighbour_recall_at_10_vs_torch", 1.0))
             for name, row in text.items()

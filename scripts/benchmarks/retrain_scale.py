@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serving-users", type=int, default=500, help="users timed by rank()")
     parser.add_argument("--save-dir", help="keep the trained bundle there (to inspect it)")
     parser.add_argument(
-        "--bundle", help="time serving only, on a bundle saved by --save-dir (not recorded)"
+        "--bundle", help="time serving only, on a bundle saved by --save-dir at the same scale"
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -283,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     figures["peak_rss_mb"] = max([peak, *stage_peaks])
     if "service_training" in figures:
         figures["train_seconds"] = figures["service_training"]["seconds"]
-    if args.bundle is None:
-        save_section(f"retrain_scale_{args.scale:g}", figures)
+    suffix = "" if args.bundle is None else "_serving"  # serving re-timed on a saved bundle
+    save_section(f"retrain_scale_{args.scale:g}{suffix}", figures)
     return 0 if figures["finished"] else 1
 
 

@@ -104,3 +104,16 @@ def test_a_shorter_token_limit_is_another_version_from_the_same_export(
     np.testing.assert_allclose(full.encode(TEXTS[1:2]), cut.encode(TEXTS[1:2]), atol=1e-6)
     assert len(exports) == 1
     assert cut.model_version == full.model_version + "+max6"
+
+
+def test_an_export_made_at_install_serves_any_onnx_directory(
+    tiny_model: Path, tmp_path: Path, exports: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install = tmp_path / "venv-share"
+    monkeypatch.setattr(text_onnx, "install_cache_dir", lambda: install)
+    made = TextEncoder(str(tiny_model), backend="onnx-int8", onnx_dir=install)
+    vectors = made.encode(TEXTS)
+    monkeypatch.setattr(TextEncoder, "_load_model", lambda self: pytest.fail("PyTorch loaded"))
+    fresh = TextEncoder(str(tiny_model), backend="onnx-int8", onnx_dir=tmp_path / "data")
+    np.testing.assert_allclose(fresh.encode(TEXTS), vectors, atol=1e-6)
+    assert len(exports) == 1 and not (tmp_path / "data").exists()
