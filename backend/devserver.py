@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from backend.config import PROJECT_ROOT, Settings
+from backend.server.processes import server_environment
 
 
 def free_port() -> int:
@@ -148,7 +149,7 @@ def _spawn(command: list[str], env: dict[str, str], log_path: Path, port: int) -
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
-            env=env,
+            env=server_environment(env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

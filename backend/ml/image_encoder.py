@@ -25,6 +25,9 @@ CROP = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TORCHVISION_WEIGHTS = "IMAGENET1K_V2"
+# ResNet50_Weights.IMAGENET1K_V2.url (a test checks it against torchvision): known without
+# importing torch, so a machine without weights learns it in milliseconds, not seconds.
+TORCHVISION_WEIGHTS_URL = "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
 DOWNLOAD_PROBE_TIMEOUT_S = 3.0
 RANDOM_SEED = 0
 _MAX_LOGGED_FAILURES = 5
@@ -53,6 +56,32 @@ def _reachable(url: str, timeout: float = DOWNLOAD_PROBE_TIMEOUT_S) -> bool:
             return True
     except OSError:
         return False
+
+
+def _torchvision_cache_file() -> Path:
+    """Where torchvision keeps the downloaded weights: torch.hub.get_dir()'s rule (TORCH_HOME,
+    else the XDG cache), computed without importing torch."""
+    home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    name = os.path.basename(TORCHVISION_WEIGHTS_URL)
+    return Path(os.path.expanduser(home)) / "hub" / "checkpoints" / name
+
+
+def _download_error(allow_download: bool) -> str | None:
+    """Why torchvision's weights cannot be downloaded now (None: they may be)."""
+    if not allow_download:
+        return "downloads disabled (IMAGE_WEIGHTS_DOWNLOAD=false)"
+    if not _reachable(TORCHVISION_WEIGHTS_URL):
+        return f"download host unreachable ({urlparse(TORCHVISION_WEIGHTS_URL).hostname})"
+    return None
+
+
+def _no_weights_message(cached: Path, download_error: str) -> str:
+    return (
+        f"No ResNet50 weights available: IMAGE_WEIGHTS not set, {cached} not found, "
+        f"{download_error}. Set IMAGE_WEIGHTS to a resnet50 state_dict .pth, copy "
+        f"{cached.name} into {cached.parent}, or set IMAGE_RANDOM_WEIGHTS=true for "
+        "(meaningless) random weights."
+    )
 
 
 def _extract_state_dict(obj: Any) -> dict[str, Any]:
@@ -117,6 +146,11 @@ class ImageEncoder:
         self.batch_size = batch_size
         self.workers = max(1, int(workers))
         self._lock = threading.Lock()
+        if weights_path is None and not random_weights:
+            cached = _torchvision_cache_file()
+            download_error = None if cached.is_file() else _download_error(allow_download)
+            if download_error is not None:  # fail before the seconds-long torch import
+                raise ImageWeightsUnavailable(_no_weights_message(cached, download_error))
 
         import torch
         import torchvision
@@ -168,7 +202,7 @@ class ImageEncoder:
             return state, f"file:{weights_path}", f"resnet50:file:sha1={sha}"
 
         weights = ResNet50_Weights[TORCHVISION_WEIGHTS]
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+        cached = _torchvision_cache_file()
         source = f"torchvision:{TORCHVISION_WEIGHTS}"
         version = f"resnet50:torchvision:{TORCHVISION_WEIGHTS}:{cached.name}"
         if cached.is_file():
@@ -178,16 +212,13 @@ class ImageEncoder:
             except Exception as exc:
                 logger.warning("Cached ResNet50 weights %s are unreadable: %s", cached, exc)
 
-        download_error = "downloads disabled (IMAGE_WEIGHTS_DOWNLOAD=false)"
-        if allow_download:
-            if _reachable(weights.url):
-                try:
-                    state = weights.get_state_dict(progress=False, check_hash=True)
-                    return _extract_state_dict(state), source, version
-                except Exception as exc:
-                    download_error = f"download failed: {type(exc).__name__}: {exc}"
-            else:
-                download_error = f"download host unreachable ({urlparse(weights.url).hostname})"
+        download_error = _download_error(allow_download)
+        if download_error is None:
+            try:
+                state = weights.get_state_dict(progress=False, check_hash=True)
+                return _extract_state_dict(state), source, version
+            except Exception as exc:
+                download_error = f"download failed: {type(exc).__name__}: {exc}"
 
         if random_weights:
             logger.warning(
@@ -201,12 +232,7 @@ class ImageEncoder:
             )
             return None, "random", f"resnet50:random:seed={RANDOM_SEED}"
 
-        raise ImageWeightsUnavailable(
-            f"No ResNet50 weights available: IMAGE_WEIGHTS not set, {cached} not found, "
-            f"{download_error}. Set IMAGE_WEIGHTS to a resnet50 state_dict .pth, copy "
-            f"{cached.name} into {cached.parent}, or set IMAGE_RANDOM_WEIGHTS=true for "
-            "(meaningless) random weights."
-        )
+        raise ImageWeightsUnavailable(_no_weights_message(cached, download_error))
 
     @staticmethod
     def _load_state_dict(model: Any, state: dict[str, Any]) -> None:

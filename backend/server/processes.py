@@ -13,11 +13,24 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 
 from backend.config import Settings
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 20.0
+# glibc gives each thread that allocates its own malloc arena; a worker's thread pool of 40
+# then keeps hundreds of MB of freed numpy buffers (one worker measured 621 MB against 483 MB
+# with 2 arenas in the same HTTP benchmark). Set before the process starts: glibc reads it once.
+MALLOC_ARENAS = "2"
+
+
+def server_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a serving process: `base` (default: ours) with MALLOC_ARENA_MAX
+    unless it is already set."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
+    return env
 
 
 def uvicorn_command(settings: Settings, workers: int | None = None) -> list[str]:
@@ -57,7 +70,7 @@ def worker_command() -> list[str]:
 def run_api(settings: Settings) -> int:
     """Replace this process with uvicorn (containers: PID 1 gets the signals)."""
     command = uvicorn_command(settings)
-    os.execv(command[0], command)
+    os.execve(command[0], command, server_environment())
     return 0  # not reached
 
 
@@ -65,7 +78,7 @@ def supervise(settings: Settings) -> int:
     """Run the API and the worker until one exits or we are asked to stop; return its code."""
     children = {
         "worker": subprocess.Popen(worker_command()),
-        "api": subprocess.Popen(uvicorn_command(settings)),
+        "api": subprocess.Popen(uvicorn_command(settings), env=server_environment()),
     }
     stopping = False
 

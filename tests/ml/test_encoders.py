@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -206,6 +208,31 @@ def test_no_weights_raises_clear_error(empty_torch_home: Path) -> None:
     assert "resnet50-11ad3fa6.pth" in message
     assert "IMAGE_WEIGHTS" in message
     assert "IMAGE_RANDOM_WEIGHTS" in message
+
+
+def test_no_weights_is_known_without_importing_torch(empty_torch_home: Path) -> None:
+    """A machine without weights learns it before the seconds-long torch import (build-index
+    runs this check on every build)."""
+    code = (
+        "import sys\n"
+        "from backend.ml.image_encoder import ImageEncoder, ImageWeightsUnavailable\n"
+        "try:\n    ImageEncoder(allow_download=False)\n"
+        "except ImageWeightsUnavailable as exc:\n    print('unavailable', 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["unavailable", "False"], done.stderr
+
+
+def test_torch_free_weights_location_matches_torchvision(empty_torch_home: Path) -> None:
+    from torchvision.models import ResNet50_Weights
+
+    from backend.ml import image_encoder
+
+    assert ResNet50_Weights["IMAGENET1K_V2"].url == image_encoder.TORCHVISION_WEIGHTS_URL
+    expected = Path(torch.hub.get_dir()) / "checkpoints" / "resnet50-11ad3fa6.pth"
+    assert image_encoder._torchvision_cache_file() == expected
 
 
 def test_missing_weights_file_raises(tmp_path: Path) -> None:
