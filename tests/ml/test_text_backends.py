@@ -23,7 +23,10 @@ def torch_vectors() -> np.ndarray:
     return TextEncoder(backend="torch").encode(TEXTS)
 
 
-def test_onnx_fp32_gives_pytorchs_vectors(tmp_path, torch_vectors):
+def test_onnx_fp32_gives_pytorchs_vectors(tmp_path, torch_vectors, monkeypatch):
+    # As on a machine where `make install` has not exported the model: an install export
+    # would be used instead of exporting into this test's folder.
+    monkeypatch.setattr(text_onnx, "install_cache_dir", lambda: tmp_path / "no-install-export")
     encoder = TextEncoder(backend="onnx", onnx_dir=tmp_path, batch_size=2)
     vectors = encoder.encode(TEXTS)
     assert encoder.backend == "onnx" and vectors.dtype == np.float32
