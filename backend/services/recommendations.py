@@ -108,9 +108,9 @@ def lookup_cached(
     method: Method,
 ) -> CachedAnswer:
     """Authorise and look the answer up: a few indexed reads, no ranking (the API runs it on
-    the event loop and only a miss goes to `compute_answer` in the thread pool). Loading a new
-    model bundle or catalogue, once per retrain or import, happens here too: it holds the GIL
-    either way."""
+    the event loop and only a miss goes to `compute_answer` in the thread pool). The route looks
+    for a new model or index in the thread pool first, so the reload check here finds nothing
+    due there; a new catalogue (once per import) is still read here."""
     target = authorised_target(db, caller, user_id)
     key = _cache_key(db, runtime, target, limit, method)
     return CachedAnswer(target.id, key, cache.lookup(key))

@@ -100,11 +100,14 @@ class RecommenderRuntime:
         self._load_bundle_if_newer()
         self._load_index_if_newer()
 
+    def reload_due(self) -> bool:
+        """Whether `maybe_reload` would look for a newer bundle or index now (a clock read)."""
+        return time.monotonic() - self._last_check >= self.settings.model_reload_check_seconds
+
     def maybe_reload(self) -> None:
-        now = time.monotonic()
-        if now - self._last_check < self.settings.model_reload_check_seconds:
+        if not self.reload_due():
             return
-        self._last_check = now
+        self._last_check = time.monotonic()
         self._load_bundle_if_newer()
         self._load_index_if_newer()
 

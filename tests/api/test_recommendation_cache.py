@@ -161,3 +161,31 @@ def test_a_revoked_or_disabled_caller_is_refused_even_when_the_list_is_cached(ca
         db.query(User).filter_by(username=username).update({"can_login": False})
         db.commit()
     assert client.get(url, headers=new).status_code == 401
+
+
+def test_a_due_model_check_runs_off_the_event_loop(cached_client, loaded, monkeypatch):
+    """Cache hits are answered on the event loop; looking for (and loading) a newly published
+    model or index must not block it, so the route does that in the thread pool."""
+    import asyncio
+
+    client, _ = cached_client
+    headers = register_and_login(client, "reloady")
+    _rate_some(client, headers)
+    on_loop: list[bool] = []
+    load_bundle = loaded._load_bundle_if_newer
+
+    def recording_load() -> None:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        load_bundle()
+
+    monkeypatch.setattr(loaded, "_load_bundle_if_newer", recording_load)
+    interval = loaded.settings.model_copy(update={"model_reload_check_seconds": 60.0})
+    monkeypatch.setattr(loaded, "settings", interval)
+    monkeypatch.setattr(loaded, "_last_check", float("-inf"))
+    reply = client.get("/movies/recommendations?limit=5", headers=headers)
+    assert reply.status_code == 200, reply.text
+    assert on_loop == [False]

@@ -106,7 +106,10 @@ async def recommendations(
     item's `request_id` (send it with feedback events).
 
     A cache hit is answered on the event loop (a few indexed reads); only a miss, which ranks,
-    goes to the thread pool."""
+    goes to the thread pool, as does the periodic check for a new model or index (which
+    may load one)."""
+    if runtime.reload_due():  # a retrain may have published: load it off the event loop
+        await run_in_threadpool(runtime.maybe_reload)
     plan = experiment_service.plan_for(db, caller, user_id, use_embeddings)
     found = recommendation_service.lookup_cached(
         db, runtime, cache, caller, user_id, limit, plan.method
