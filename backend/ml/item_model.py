@@ -199,14 +199,13 @@ class ItemItemModel(Recommender):
 
 
 def _top_k_per_column(dense: np.ndarray, k: int) -> sparse.csr_matrix:
-    """Keep the k largest weights in each column (the neighbours that vote for an item)."""
+    """Keep the k weights of largest magnitude in each column (the neighbours that vote for an
+    item, for or against): EASE's negative weights carry as much as its positive ones."""
     n = dense.shape[0]
     if k >= n:
         return sparse.csr_matrix(dense)
-    rows = np.argpartition(-dense, k - 1, axis=0)[:k]
+    rows = np.argpartition(-np.abs(dense), k - 1, axis=0)[:k]
     cols = np.broadcast_to(np.arange(n), rows.shape)
     values = dense[rows, cols]
-    positive = values > 0
-    return sparse.csr_matrix(
-        (values[positive], (rows[positive], cols[positive])), shape=dense.shape
-    )
+    nonzero = values != 0
+    return sparse.csr_matrix((values[nonzero], (rows[nonzero], cols[nonzero])), shape=dense.shape)

@@ -12,7 +12,7 @@ from backend.ml.cold_blend import (
     cold_user_names,
     learn_cold_user_blends,
 )
-from backend.ml.hybrid import SUPPORT_SHRINKAGE, HybridRecommender
+from backend.ml.hybrid import SUPPORT_SHRINKAGE, HybridRecommender, liked_sources
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import ItemItemModel
 from backend.ml.popularity import PopularityModel
@@ -180,5 +180,5 @@ def test_a_liked_movie_is_named_only_where_ease_adds_more_than_svd():
         assert why[0].kind == kind and (kind == "collaborative" or why[1].kind == kind)
         if kind == "collaborative":
             ease = hybrid.model("item_item").contributions(user, top[:1])[:, 0]
-            ease = np.where(user.ratings >= 3.5, ease, 0.0)
+            ease = np.where(liked_sources(user.ratings), ease, 0.0)
             assert ease.max() > 0 and why[0].source == int(np.argmax(ease))
