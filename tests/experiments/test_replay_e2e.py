@@ -63,8 +63,8 @@ def _run(client, admin, holdout, name: str, variants: list[tuple[str, str]], see
     users = replay_experiment.simulated_users(SessionLocal, get_settings().secret_key, holdout)
     assert len(users) == 240
     stats = replay_experiment.replay(client, users, sessions=3, seed=seed)
-    assert stats.lists == 3 * len(users) and not stats.errors, stats.errors
-    assert stats.clicks > 0 and stats.ratings == stats.clicks
+    assert stats.sent["lists"] == 3 * len(users) and not stats.errors, stats.errors
+    assert stats.sent["clicks"] > 0 and stats.sent["ratings"] == stats.sent["clicks"]
     report = client.get(f"/admin/experiments/{name}/report", headers=admin)
     assert report.status_code == 200, report.text
     stopped = client.post(f"/admin/experiments/{name}/stop", headers=admin)
