@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from backend.database import SessionLocal
-from backend.devserver import start_cli
+from backend.devserver import cli_process, start_cli
 from backend.jobs.locks import JobBusy, exclusive, job_lock
 from backend.jobs.tasks import rebuild_index_job
 from backend.ml.recommender import MovieRecommender
@@ -87,11 +87,8 @@ def test_corrupt_index_is_detected_and_rebuilt(loaded, settings, tmp_path):
 
 def test_parallel_cli_builds_are_serialised(loaded, tmp_path):
     env = {**os.environ, "DATA_DIR": str(tmp_path)}
-    cmd = [sys.executable, "-m", "backend.cli", "build-index"]
     procs = [
-        subprocess.Popen(
-            cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        cli_process(["build-index"], env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=300) for p in procs]
