@@ -221,14 +221,15 @@ def _mirror_upper(matrix: np.ndarray, block: int = 1024) -> None:
 
 
 def _top_k_per_column(transposed: np.ndarray, k: int) -> sparse.csr_matrix:
-    """B with only the k weights of largest magnitude in each column (the neighbours that vote
-    for an item, for or against: EASE's negative weights carry as much as its positive ones),
+    """B with only the k largest weights of each column (the neighbours that vote for an item),
     given B's transpose (row j holds column j: a contiguous partition per row)."""
     n = transposed.shape[0]
     if k >= n:
         return sparse.csr_matrix(transposed.T)
-    cols = np.argpartition(-np.abs(transposed), k - 1, axis=1)[:, :k]
+    cols = np.argpartition(-transposed, k - 1, axis=1)[:, :k]
     rows = np.broadcast_to(np.arange(n)[:, None], cols.shape)
     values = transposed[rows, cols]
-    kept = values != 0
-    return sparse.csr_matrix((values[kept], (cols[kept], rows[kept])), shape=transposed.shape)
+    positive = values > 0
+    return sparse.csr_matrix(
+        (values[positive], (cols[positive], rows[positive])), shape=transposed.shape
+    )
