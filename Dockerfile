@@ -16,6 +16,10 @@ COPY alembic ./alembic
 COPY scripts ./scripts
 RUN pip install --extra-index-url "$TORCH_INDEX" torch==2.14.1 torchvision==0.29.1 \
     && pip install .
+# What `make install` does after installing: the text model's ONNX export and int8 quantisation,
+# made once into the image (/usr/local/share/movierec/onnx, readable by the app user), so the
+# worker's index builds run from it without importing PyTorch.
+RUN python -c "from backend.ml import text_encoder; text_encoder.export_at_install()"
 
 RUN useradd --create-home --uid 10001 app && mkdir -p /data && chown app /data
 USER app

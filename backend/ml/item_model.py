@@ -86,16 +86,14 @@ class ItemItemModel(Recommender):
             shape=(len(users), len(keep)),
         )
         matrix.data[:] = 1.0
-        gram = (matrix.T @ matrix).toarray().astype(np.float32)
+        gram = (matrix.T @ matrix).toarray().astype(np.float32, copy=False)
         gram[np.diag_indices_from(gram)] += l2
-        # The Gram matrix is symmetric positive definite: Cholesky inversion costs half of LU.
-        factor = linalg.cho_factor(gram, overwrite_a=True, check_finite=False)
-        precision = linalg.cho_solve(
-            factor, np.eye(len(keep), dtype=np.float32), overwrite_b=True, check_finite=False
-        )
-        weights = precision / (-np.diag(precision))
-        weights[np.diag_indices_from(weights)] = 0.0
-        pruned = _top_k_per_column(weights.astype(np.float32), neighbours)
+        precision = _spd_inverse(gram)
+        # B[:, j] = -P[:, j] / P[j, j]; P is symmetric, so B's transpose is P scaled by rows:
+        # each column of B becomes a contiguous row (pruned per row, in place, no copy of P).
+        precision /= -np.diag(precision).copy()[:, None]
+        precision[np.diag_indices_from(precision)] = 0.0
+        pruned = _top_k_per_column(precision, neighbours)
         model = cls(item_ids=items[keep], weights=pruned, popularity=counts[keep])
         return model.bind(catalogue) if catalogue is not None else model
 
@@ -204,15 +202,40 @@ class ItemItemModel(Recommender):
             return cls(item_ids=meta["item_ids"], weights=weights, popularity=meta["popularity"])
 
 
-def _top_k_per_column(dense: np.ndarray, k: int) -> sparse.csr_matrix:
-    """Keep the k largest weights in each column (the neighbours that vote for an item)."""
-    n = dense.shape[0]
+def _spd_inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric positive definite matrix, computed in place: Cholesky factor
+    and inverse from it (LAPACK potrf + potri: items^3 flops, against 2.3 items^3 for solving
+    against the identity), the upper triangle mirrored to the lower."""
+    potrf, potri = linalg.lapack.get_lapack_funcs(("potrf", "potri"), (matrix,))
+    factor, info = potrf(matrix, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Gram matrix not positive definite (potrf info {info})")
+    inverse, info = potri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Gram matrix is singular (potri info {info})")
+    _mirror_upper(inverse)
+    return inverse
+
+
+def _mirror_upper(matrix: np.ndarray, block: int = 1024) -> None:
+    """Copy the upper triangle onto the lower, in place, a band of rows at a time."""
+    for start in range(0, len(matrix), block):
+        stop = start + block
+        matrix[start:stop, :start] = matrix[:start, start:stop].T
+        tile = matrix[start:stop, start:stop]
+        tile[...] = np.triu(tile) + np.triu(tile, 1).T
+
+
+def _top_k_per_column(transposed: np.ndarray, k: int) -> sparse.csr_matrix:
+    """B with only the k largest weights of each column (the neighbours that vote for an item),
+    given B's transpose (row j holds column j: a contiguous partition per row)."""
+    n = transposed.shape[0]
     if k >= n:
-        return sparse.csr_matrix(dense)
-    rows = np.argpartition(-dense, k - 1, axis=0)[:k]
-    cols = np.broadcast_to(np.arange(n), rows.shape)
-    values = dense[rows, cols]
+        return sparse.csr_matrix(transposed.T)
+    cols = np.argpartition(-transposed, k - 1, axis=1)[:, :k]
+    rows = np.broadcast_to(np.arange(n)[:, None], cols.shape)
+    values = transposed[rows, cols]
     positive = values > 0
     return sparse.csr_matrix(
-        (values[positive], (rows[positive], cols[positive])), shape=dense.shape
+        (values[positive], (cols[positive], rows[positive])), shape=transposed.shape
     )

@@ -3,10 +3,10 @@ validation split carved from the training data only."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import resource
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,6 +37,7 @@ from backend.ml.size_policy import (
     sample_users,
 )
 from backend.ml.splits import per_user_split, temporal_split
+from backend.ml.stages import StageClock, blas_single_thread
 from backend.ml.svd import SVDModel, SVDParams
 
 log = logging.getLogger(__name__)
@@ -77,35 +78,6 @@ class TrainParams:
     recent_half_lives: tuple[float, ...] = (5.0, 10.0, 20.0)
     # What switches above which size (backend.ml.size_policy; nothing below a few M ratings).
     size: SizePolicy = SizePolicy()
-
-
-class StageClock:
-    """Seconds and the process's peak resident memory after each training stage, logged and
-    kept for the model's meta (what grows how with the data: docs/scaling.md)."""
-
-    def __init__(self) -> None:
-        self.stages: dict[str, dict[str, float]] = {}
-        self._last = time.perf_counter()
-
-    def done(self, stage: str) -> None:
-        now = time.perf_counter()
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        self.stages[stage] = {"seconds": round(now - self._last, 2), "peak_rss_mb": round(peak_mb)}
-        log.info("training stage %s: %.1f s, peak RSS %.0f MB", stage, now - self._last, peak_mb)
-        self._last = now
-
-
-def blas_single_thread() -> contextlib.AbstractContextManager:
-    """Run many small matrix-vector products on one BLAS thread.
-
-    After a multi-threaded factorisation (the EASE fit), OpenBLAS's thread pool makes each tiny
-    product of a per-user loop cost milliseconds on a busy machine instead of microseconds.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(1, "blas")
 
 
 def fit_svd(data: Interactions, params: TrainParams, plan: SizePlan) -> SVDModel:
@@ -259,6 +231,7 @@ def learn_blend_weights(
     previous: HybridRecommender | None = None,
     plan: SizePlan | None = None,
     clock: StageClock | None = None,
+    on_item_l2: Callable[[float], object] | None = None,
 ) -> tuple[BlendWeights, BlendWeights, float | None, ColdUserBlends]:
     """Fit the blend on a validation split of `data` (which must be training data only).
 
@@ -271,10 +244,14 @@ def learn_blend_weights(
     blends of backend.ml.cold_blend); the metrics of
     each carry the validation NDCG before and after the ascent and the chosen EASE l2. With a
     `previous` model its weights and l2 stay unless new ones beat them by KEEP_MARGIN.
+    `on_item_l2` is told the chosen EASE l2 before the blend is learned (train_hybrid starts
+    the final item model's fit with it).
     """
     rng = np.random.default_rng(params.seed)
     clock = clock or StageClock()
     v = _validation_setup(data, catalogue, content, params, rng, previous, plan, clock)
+    if on_item_l2 is not None:
+        on_item_l2(v.item_l2)
     with blas_single_thread():
         learned = _learn_from_validation(v, catalogue, params, rng, previous)
     clock.done("blend_learning")
@@ -459,22 +436,32 @@ def train_hybrid(
     clock = StageClock()
     plan = plan_for(data, params.size, params.item_max_items, len(catalogue.item_ids))
     item_l2 = params.item_l2
-    try:
-        with_content, without_content, holdout_rmse, cold_users = learn_blend_weights(
-            data, catalogue, content, params, previous, plan, clock
-        )
-        item_l2 = float(with_content.metrics.get("item_l2", item_l2))
-        half_life = with_content.metrics.get("item_recent_half_life", RECENT_HALF_LIFE)
-    except ValueError as exc:
-        log.warning("blend weights not learned (%s); using the default prior weights", exc)
-        with_content = BlendWeights.default(WARM_SIGNALS)
-        without_content = BlendWeights.default(
-            [s for s in WARM_SIGNALS if s not in CONTENT_SIGNALS]
-        )
-        holdout_rmse, cold_users, half_life = None, None, RECENT_HALF_LIFE
-    svd = fit_svd(data, params, plan)
-    clock.done("svd")
-    items = fit_item_model(data, params, item_l2, plan)
+    # The final EASE fit (LAPACK and sparse products, which release the GIL) runs on a second
+    # core while the blend is learned (numpy on one BLAS thread): it needs only the chosen l2.
+    final_items: dict[float, Future] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="item-model") as pool:
+
+        def start_item_model(l2: float) -> None:
+            final_items[l2] = pool.submit(fit_item_model, data, params, l2, plan)
+
+        try:
+            with_content, without_content, holdout_rmse, cold_users = learn_blend_weights(
+                data, catalogue, content, params, previous, plan, clock, start_item_model
+            )
+            item_l2 = float(with_content.metrics.get("item_l2", item_l2))
+            half_life = with_content.metrics.get("item_recent_half_life", RECENT_HALF_LIFE)
+        except ValueError as exc:
+            log.warning("blend weights not learned (%s); using the default prior weights", exc)
+            with_content = BlendWeights.default(WARM_SIGNALS)
+            without_content = BlendWeights.default(
+                [s for s in WARM_SIGNALS if s not in CONTENT_SIGNALS]
+            )
+            holdout_rmse, cold_users, half_life = None, None, RECENT_HALF_LIFE
+        svd = fit_svd(data, params, plan)
+        clock.done("svd")
+        if item_l2 not in final_items:
+            start_item_model(item_l2)
+        items = final_items[item_l2].result()
     clock.done("item_model")
     popularity = PopularityModel.fit(data)
     meta = {

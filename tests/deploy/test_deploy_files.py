@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
+
+from backend.devserver import cli_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,14 +53,7 @@ def test_worker_process_starts_and_stops_cleanly(tmp_path):
         "BUILD_INDEX_ON_STARTUP": "false",
         "LOG_LEVEL": "INFO",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = cli_process(["worker"], env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
         lines = []
@@ -72,3 +68,36 @@ def test_worker_process_starts_and_stops_cleanly(tmp_path):
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "Traceback" not in out
+
+
+def _make_dry_run(target: str) -> list[str]:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    out = subprocess.run(
+        ["make", "-n", target, "VENV=/nonexistent/venv"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def test_every_install_exports_the_text_model_after_installing_the_project():
+    export = 'python -c "from backend.ml import text_encoder; text_encoder.export_at_install()"'
+    for target in ("install", "install-cpu"):
+        commands = _make_dry_run(target)
+        project = next(i for i, c in enumerate(commands) if "pip install -e '.[dev]'" in c)
+        assert commands[-1] == f"/nonexistent/venv/bin/{export}", (target, commands)
+        assert project < len(commands) - 1
+    # The CPU target takes torch and torchvision (pinned) from the CPU wheel index first, so
+    # the project's own torch==2.14.1 requirement is already met by the +cpu build.
+    cpu = _make_dry_run("install-cpu")
+    torch = next(i for i, c in enumerate(cpu) if "torch==2.14.1 torchvision==0.29.1" in c)
+    assert "--index-url https://download.pytorch.org/whl/cpu" in cpu[torch]
+    assert torch < next(i for i, c in enumerate(cpu) if "pip install -e '.[dev]'" in c)
+    # The image does the same: install, then the export, as root before the app user exists.
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    installed = next(i for i, line in enumerate(lines) if "pip install ." in line)
+    exported = next(i for i, line in enumerate(lines) if line == f"RUN {export}")
+    assert installed < exported < lines.index("USER app")

@@ -127,3 +127,26 @@ def test_the_switch_follows_the_catalogue_size(trained) -> None:  # noqa: ANN001
     at = replace(SizePolicy(), candidates_min_items=n, candidates_reference_rows=10)
     built = BlendCandidates.for_policy(model, at)
     assert built is not None and built.svd_reference.catalogue.item_ids.size == 10
+
+
+@pytest.mark.parametrize("heavy_share", [0.0, 1.0])
+def test_ease_views_score_alike_by_gather_and_by_the_transposed_product(
+    trained,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+    heavy_share: float,
+) -> None:
+    """Light users' rows of B are gathered, heavy users' votes go through B's transpose: both
+    give the exhaustive path's EASE and recency-weighted EASE scores on EASE's rows."""
+    from backend.ml import candidates
+
+    monkeypatch.setattr(candidates, "HEAVY_SHARE", heavy_share)
+    model, data, catalogue, content = trained
+    switched = _switched(model, catalogue, content)
+    rows = switched.candidates.ease_rows
+    views = [switched.model("item_item"), switched.model("item_recent")]
+    for user in [model.user(None, [], []), *_users(model, data)]:
+        scores = switched.candidates._ease_scores(views, user)
+        expected = model._ease_scores(user)
+        assert set(scores) == {"item_item", "item_recent"}
+        for name in scores:
+            np.testing.assert_allclose(scores[name], expected[name][rows], atol=1e-9)

@@ -1,0 +1,97 @@
+"""The fit of each model in a retrain: EASE's inverse and pruning, and the final item model
+fitted beside the blend learning with the l2 chosen on validation."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from backend.ml import item_model, training
+from backend.ml.interactions import Interactions
+from backend.ml.scoring import Catalogue
+from backend.ml.svd import SVDParams
+
+
+def test_spd_inverse_matches_numpy_across_row_bands():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 37))
+    gram = (a.T @ a + 3.0 * np.eye(37)).astype(np.float32)
+    expected = np.linalg.inv(gram.astype(np.float64))
+    inverse = item_model._spd_inverse(gram.copy())
+    assert inverse == pytest.approx(expected, rel=1e-3, abs=1e-5)
+    banded = np.triu(rng.normal(size=(37, 37)))
+    item_model._mirror_upper(banded, block=8)  # five bands, the last one partial
+    assert np.array_equal(banded, banded.T)
+
+
+def test_spd_inverse_says_when_the_gram_matrix_is_not_positive_definite():
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        item_model._spd_inverse(np.array([[1.0, 2.0], [2.0, 1.0]], dtype=np.float32))
+
+
+def test_ease_keeps_each_columns_largest_positive_weights():
+    rng = np.random.default_rng(1)
+    n_users, n_items, l2, k = 80, 25, 4.0, 5
+    x = (rng.random((n_users, n_items)) < 0.3).astype(np.float64)
+    users, items = np.nonzero(x)
+    model = item_model.ItemItemModel.fit(
+        Interactions(users + 1, items + 1, np.ones(users.size)), l2=l2, neighbours=k
+    )
+    p = np.linalg.inv(x.T @ x + l2 * np.eye(n_items))
+    b = p / -np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    expected = np.zeros_like(b)
+    for column in range(n_items):  # the reference, column by column
+        best = np.argsort(-b[:, column])[:k]
+        best = best[b[best, column] > 0]
+        expected[best, column] = b[best, column]
+    assert model.weights.toarray() == pytest.approx(expected, abs=1e-5)
+    assert np.array_equal(model.weights.toarray() != 0, expected != 0)
+
+
+def _ratings(n_users: int = 60, n_items: int = 40, seed: int = 0) -> Interactions:
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, n_items + 1)
+    users, items = [], []
+    for user in range(1, n_users + 1):
+        picked = rng.choice(n_items, 8 + user // 3, replace=False, p=popularity / popularity.sum())
+        users += [user] * picked.size
+        items += (picked + 1).tolist()
+    n = len(users)
+    return Interactions(
+        np.array(users), np.array(items), rng.integers(1, 11, n) / 2.0, rng.permutation(n) + 10**9
+    )
+
+
+def test_the_final_item_model_is_fitted_beside_the_blend_with_the_chosen_l2(monkeypatch):
+    data = _ratings()
+    catalogue = Catalogue(np.arange(1, 41), np.zeros(40))
+    params = replace(
+        training.TrainParams(),
+        svd=SVDParams(n_factors=4, n_epochs=3),
+        item_l2=20.0,
+        item_l2_factors=(1.0, 2.5),
+        item_min_support=1,
+        blend_users=40,
+        negatives_per_user=10,
+    )
+    calls = []
+    fit = training.fit_item_model
+
+    def recording_fit(data, params, l2, plan=None):  # noqa: ANN001, ANN202
+        calls.append((threading.current_thread().name, len(data), l2))
+        return fit(data, params, l2, plan)
+
+    monkeypatch.setattr(training, "fit_item_model", recording_fit)
+    hybrid = training.train_hybrid(data, catalogue, None, params)
+    chosen = hybrid.meta["item_l2"]
+    assert chosen in (20.0, 50.0)
+    final = [c for c in calls if c[1] == len(data)]
+    assert len(final) == 1 and final[0][0].startswith("item-model") and final[0][2] == chosen
+    assert all(not c[0].startswith("item-model") for c in calls if c[1] < len(data))
+    alone = fit(data, params, chosen)
+    assert hybrid.items.weights.toarray() == pytest.approx(alone.weights.toarray(), abs=1e-6)
+    assert hybrid.meta["train_stages"]["item_model"]["seconds"] >= 0
