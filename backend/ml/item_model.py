@@ -123,6 +123,16 @@ class ItemItemModel(Recommender):
         )
         return (voters @ self._votes_matrix).toarray()
 
+    def _gather_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored entries of these rows of B as (index into `rows`, column, weight): one
+        vectorised gather from the CSR arrays (the candidate path's EASE for light users)."""
+        indptr, indices, data = self.weights.indptr, self.weights.indices, self.weights.data
+        starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
+        total = int(lengths.sum())
+        owner = np.repeat(np.arange(rows.size), lengths)
+        gather = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        return owner, indices[gather], data[gather]
+
     def score_items(
         self,
         rated_items: np.ndarray,
