@@ -26,6 +26,8 @@ from backend.ml.scoring import Catalogue
 
 # The blend signals EASE gives: every rated movie voting alike, and by recency (`as_recent`).
 EASE_SIGNALS = ("item_item", "item_recent")
+# Entries of B in a user's rows from which one sparse product beats a gather and a bincount.
+SPARSE_PRODUCT_FROM = 40_000
 
 
 def recency_weights(n: int, half_life: float) -> np.ndarray:
@@ -47,12 +49,14 @@ class ItemItemModel(Recommender):
     def __post_init__(self) -> None:
         self._lookup = IdLookup(self.item_ids)
         self.catalogue = None
-        # Scoring is the product of the user's votes with B, done by scipy in C: B's values in
-        # float64 (the sums are the float64 ones of adding the rows in history order) sharing
-        # B's index arrays; reasons read B by column (a pick's voters), so a CSC copy too.
+        # A heavy user's score is the product of their votes with B, done by scipy in C: B's
+        # values in float64 (the sums are the float64 ones of adding the rows in history
+        # order) sharing B's index arrays, plus an empty last column (a zero score for movies
+        # B lacks). Reasons read B by column (a pick's voters), so a CSC copy too.
+        n = len(self.item_ids)
         self._votes_matrix = sparse.csr_matrix(
             (self.weights.data.astype(np.float64), self.weights.indices, self.weights.indptr),
-            shape=self.weights.shape,
+            shape=(n, n + 1),
         )
         self._by_column = self.weights.tocsc()
 
@@ -107,15 +111,24 @@ class ItemItemModel(Recommender):
         rated = self.positions(rated_items)
         mask = rated >= 0
         votes = None if weights is None else np.asarray(weights, dtype=np.float64)[mask]
-        return self._vote_sums(rated[mask], [votes])[0]
+        return self._vote_sums(rated[mask], [votes])[0, :-1]
 
     def _vote_sums(self, rated: np.ndarray, votes: list[np.ndarray | None]) -> np.ndarray:
-        """(len(votes), items): for each vote vector (None: all 1) over the rated positions,
-        the sum of their rows of B weighted by the votes, as one sparse product in C (a user
-        with thousands of ratings gathers hundreds of thousands of entries)."""
+        """(len(votes), items + 1): for each vote vector (None: all 1) over the rated
+        positions, the sum of their rows of B weighted by the votes; the last column is 0.
+
+        Both ways add the rows in history order (the same float64 sums): a gather of the rows'
+        entries and a bincount for most users, one sparse product in C when the rows hold more
+        than SPARSE_PRODUCT_FROM entries (a user with thousands of ratings gathers hundreds of
+        thousands; below that scipy's fixed cost is the larger)."""
         n, k = len(self.item_ids), rated.size
-        if k == 0:
-            return np.zeros((len(votes), n))
+        indptr = self.weights.indptr
+        if (indptr[rated + 1] - indptr[rated]).sum() <= SPARSE_PRODUCT_FROM:
+            owner, columns, values = self._gather_rows(rated)
+            return np.vstack(
+                [np.bincount(columns, values if v is None else values * v[owner], n + 1)
+                 for v in votes]
+            )  # fmt: skip
         data = np.concatenate([np.ones(k) if v is None else v for v in votes])
         voters = sparse.csr_matrix(
             (data, np.tile(rated, len(votes)), np.arange(0, k * len(votes) + 1, k)),
@@ -125,7 +138,7 @@ class ItemItemModel(Recommender):
 
     def _gather_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The stored entries of these rows of B as (index into `rows`, column, weight): one
-        vectorised gather from the CSR arrays (the candidate path's EASE for light users)."""
+        vectorised gather from the CSR arrays (scipy's row slicing costs far more)."""
         indptr, indices, data = self.weights.indptr, self.weights.indices, self.weights.data
         starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
         total = int(lengths.sum())
@@ -148,6 +161,8 @@ class ItemItemModel(Recommender):
     # ---------------------------------------------------------------- Recommender interface
     def _align(self, catalogue: Catalogue) -> None:
         self._rows = self.positions(catalogue.item_ids)
+        # Each catalogue row's column of `_vote_sums`: its own, or the zero last one.
+        self._columns = np.where(self._rows >= 0, self._rows, len(self.item_ids))
 
     def as_recent(self, half_life: float) -> ItemItemModel:
         """The same B, each rated movie's vote weighted by `recency_weights` (the user's
@@ -174,8 +189,7 @@ class ItemItemModel(Recommender):
             weights = view.history_weights(user)
             votes.append(None if weights is None else weights[mask])
         sums = self._vote_sums(rated[mask], votes)
-        known, target = self._rows >= 0, np.maximum(self._rows, 0)
-        return list(np.where(known, sums[:, target], 0.0))
+        return list(np.take(sums, self._columns, axis=1))
 
     def contributions(
         self, user: UserHistory, rows: np.ndarray, sources: np.ndarray | None = None
