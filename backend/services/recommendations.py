@@ -228,7 +228,8 @@ def recommend(
         picks, scores = ranking.rows, ranking.scores
         reasons = hybrid.explain(user, picks, use_content, features=ranking.features)
     movies = _movie_loader(db, hybrid.catalogue.version, plain_rows)
-    return _movies(movies, hybrid, user, picks, scores, reasons, method, fallback)
+    titles = partial(model_data.movie_rows, db, hybrid.catalogue.version)
+    return _movies(movies, titles, hybrid, user, picks, scores, reasons, method, fallback)
 
 
 def _popularity(
@@ -273,6 +274,7 @@ def _movie_loader(
 
 def _movies(
     load: Callable[[list[int]], list[Movie] | list[MovieRow]],
+    titles: Callable[[list[int]], list[MovieRow]],
     hybrid: HybridRecommender,
     user: UserHistory,
     picks: np.ndarray,
@@ -281,16 +283,18 @@ def _movies(
     method: str,
     fallback: bool = False,
 ) -> list[Recommendation]:
-    """Movies, reasons and predicted stars for the picks; the movies loaded at once."""
+    """Movies, reasons and predicted stars for the picks; the movies loaded at once, the
+    movies a reason names from the in-memory catalogue table (only their titles are shown)."""
     ids = hybrid.catalogue.item_ids[picks].tolist()
-    named = {int(user.item_ids[r.source]) for r in reasons if r.source >= 0}
-    by_id = {m.id: m for m in load(ids + sorted(named))}
+    named = sorted({int(user.item_ids[r.source]) for r in reasons if r.source >= 0})
+    by_id = {m.id: m for m in load(ids)}
+    named_by_id = {m.id: m for m in titles(named)}
     stars = hybrid.predicted_ratings(user, picks)
     out = []
     for k, (movie_id, p) in enumerate(zip(ids, picks, strict=True)):
         if movie_id not in by_id:
             continue
-        reason = _reason(reasons[k], user, by_id)
+        reason = _reason(reasons[k], user, named_by_id)
         predicted = None if np.isnan(stars[k]) else round(float(stars[k]), 1)
         out.append(
             Recommendation(by_id[movie_id], float(scores[p]), reason, method, fallback, predicted)
