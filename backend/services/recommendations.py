@@ -57,63 +57,56 @@ Caller = User | Account
 
 
 @dataclass(frozen=True)
+class ListRequest:
+    """One list asked for: by whom, for which user (None: the caller), how long, how ranked."""
+
+    caller: Caller
+    user_id: int | None
+    limit: int
+    method: Method
+
+
+@dataclass(frozen=True)
 class CachedAnswer:
     """A cache lookup: whose list, under which key (None: not cacheable), and the stored body."""
 
+    request: ListRequest
     user_id: int
     key: str | None
     body: bytes | None
 
 
 def for_user(
-    db: Session,
-    runtime: RecommenderRuntime,
-    caller: Caller,
-    user_id: int | None,
-    limit: int,
-    use_embeddings: bool,
-    method: Method | None = None,
+    db: Session, runtime: RecommenderRuntime, request: ListRequest
 ) -> list[Recommendation]:
-    target = authorised_target(db, caller, user_id)
-    method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
-    return _timed_recommend(db, runtime, target.id, limit, method)
+    target = authorised_target(db, request.caller, request.user_id)
+    return _timed_recommend(db, runtime, target.id, request.limit, request.method)
 
 
 def for_user_cached(
     db: Session,
     runtime: RecommenderRuntime,
     cache: RecommendationCache,
-    caller: Caller,
-    user_id: int | None,
-    limit: int,
-    use_embeddings: bool,
+    request: ListRequest,
     render: Callable[[list[Recommendation]], bytes],
-    method: Method | None = None,
 ) -> bytes:
     """`for_user` rendered to bytes, from the cache when every input of the answer is unchanged."""
-    method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
-    found = lookup_cached(db, runtime, cache, caller, user_id, limit, method)
+    found = lookup_cached(db, runtime, cache, request)
     if found.body is not None:
         return found.body
-    return compute_answer(db, runtime, cache, found, limit, method, render)
+    return compute_answer(db, runtime, cache, found, render)
 
 
 def lookup_cached(
-    db: Session,
-    runtime: RecommenderRuntime,
-    cache: RecommendationCache,
-    caller: Caller,
-    user_id: int | None,
-    limit: int,
-    method: Method,
+    db: Session, runtime: RecommenderRuntime, cache: RecommendationCache, request: ListRequest
 ) -> CachedAnswer:
     """Authorise and look the answer up: a few indexed reads, no ranking (the API runs it on
     the event loop and only a miss goes to `compute_answer` in the thread pool). The route looks
     for a new model or index in the thread pool first, so the reload check here finds nothing
     due there; a new catalogue (once per import) is still read here."""
-    target = authorised_target(db, caller, user_id)
-    key = _cache_key(db, runtime, target, limit, method)
-    return CachedAnswer(target.id, key, cache.lookup(key))
+    target = authorised_target(db, request.caller, request.user_id)
+    key = _cache_key(db, runtime, target, request.limit, request.method)
+    return CachedAnswer(request, target.id, key, cache.lookup(key))
 
 
 def compute_answer(
@@ -121,13 +114,14 @@ def compute_answer(
     runtime: RecommenderRuntime,
     cache: RecommendationCache,
     found: CachedAnswer,
-    limit: int,
-    method: Method,
     render: Callable[[list[Recommendation]], bytes],
 ) -> bytes:
     """A cache miss: rank, render and keep the body. Fallback answers (no model yet, index
     still building) are never kept: they are temporary."""
-    recs = _timed_recommend(db, runtime, found.user_id, limit, method, plain_rows=True)
+    request = found.request
+    recs = _timed_recommend(
+        db, runtime, found.user_id, request.limit, request.method, plain_rows=True
+    )
     body = render(recs)
     if found.key is not None and not any(r.fallback for r in recs):
         cache.store(found.key, body)
