@@ -4,6 +4,7 @@ slow clients, and forwarded addresses that are not believed unless from a truste
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import time
 
@@ -88,12 +89,17 @@ def test_an_oversized_head_sent_in_pieces_is_refused_before_it_ends(server):
 
 def test_heads_under_the_limit_and_keep_alive_requests_are_served(server):
     _, port = server
-    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Fill: " + b"a" * 12_000 + b"\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        sockets = []
         for _ in range(3):  # one connection, one request after another
-            sock.sendall(head)
-            reply = sock.recv(65536)
-            assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+            connection.request("GET", "/health", headers={"X-Fill": "a" * 12_000})
+            reply = connection.getresponse()
+            assert reply.status == 200 and reply.read() == b'{"status":"ok"}'
+            sockets.append(connection.sock)
+        assert all(sock is sockets[0] for sock in sockets)  # one connection, kept alive
+    finally:
+        connection.close()
     body = b'{"username": "x"}'
     post = (
         b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
