@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from backend.config import get_settings
 
 # A long step without a progress bar says it is still running this often.
@@ -25,7 +27,12 @@ HEARTBEAT_SECONDS = 10.0
 
 
 def one_line(exc: BaseException) -> str:
-    """The first line of an error (SQLAlchemy appends help links on further lines)."""
+    """The first line of an error (SQLAlchemy appends help links on further lines); a bad
+    setting is named by its environment variable."""
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        first = exc.errors()[0]
+        name = "_".join(str(part) for part in first["loc"]).upper()
+        return f"invalid setting {name}: {first['msg']}"
     lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 

@@ -27,16 +27,16 @@ class Settings(BaseSettings):
 
     # --- auth --------------------------------------------------------------------------------
     secret_key: str = DEFAULT_SECRET_KEY
-    access_token_expire_minutes: int = 60
-    password_min_length: int = 8
+    access_token_expire_minutes: int = Field(default=60, gt=0)
+    password_min_length: int = Field(default=8, ge=1)
     # Failed logins are counted per (username, client address), so nobody can lock an account's
     # owner out from elsewhere, plus a larger budget per address across all usernames.
-    login_max_failures: int = 5
-    login_failure_window_seconds: int = 300
-    login_lockout_seconds: int = 60
-    login_address_max_failures: int = 50
-    registrations_per_address: int = 10
-    registration_window_seconds: int = 3600
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=300, gt=0)
+    login_lockout_seconds: int = Field(default=60, ge=0)
+    login_address_max_failures: int = Field(default=50, ge=1)
+    registrations_per_address: int = Field(default=10, ge=1)
+    registration_window_seconds: int = Field(default=3600, gt=0)
     # Counters shared by every worker live in the database, or in Redis when this is set.
     redis_url: str = ""
 
@@ -49,20 +49,20 @@ class Settings(BaseSettings):
     tmdb_api_key: str = ""
     tmdb_api_url: str = "https://api.themoviedb.org/3"
     tmdb_image_url: str = "https://image.tmdb.org/t/p/w185"
-    tmdb_requests_per_second: float = 20.0
-    tmdb_max_retries: int = 3
+    tmdb_requests_per_second: float = Field(default=20.0, gt=0)
+    tmdb_max_retries: int = Field(default=3, ge=0)
 
     # --- SVD ---------------------------------------------------------------------------------
-    svd_n_factors: int = 100
-    svd_n_epochs: int = 20
-    svd_lr_all: float = 0.005
-    svd_reg_all: float = 0.02
+    svd_n_factors: int = Field(default=100, ge=1)
+    svd_n_epochs: int = Field(default=20, ge=1)
+    svd_lr_all: float = Field(default=0.005, gt=0)
+    svd_reg_all: float = Field(default=0.02, ge=0)
     svd_random_state: int = 42
-    svd_holdout_fraction: float = 0.1
-    svd_retrain_hours: float = 24.0
-    popularity_prior_strength: float = 10.0
-    item_model_l2: float = 200.0
-    item_model_max_items: int = 20000
+    svd_holdout_fraction: float = Field(default=0.1, gt=0, lt=0.5)
+    svd_retrain_hours: float = Field(default=24.0, gt=0)
+    popularity_prior_strength: float = Field(default=10.0, ge=0)
+    item_model_l2: float = Field(default=200.0, gt=0)
+    item_model_max_items: int = Field(default=20000, ge=1)
 
     # --- embeddings --------------------------------------------------------------------------
     text_model: str = ""

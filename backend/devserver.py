@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -39,6 +40,13 @@ def clean_env(**settings: str) -> dict[str, str]:
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def cli_process(args: list[str], env: dict[str, str], **popen: Any) -> subprocess.Popen:
+    """`python -m backend.cli ARGS` started in the project root; `popen` sets its stdio."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", *args], cwd=PROJECT_ROOT, env=env, **popen
+    )
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> str:

@@ -28,7 +28,7 @@ import json
 import os
 import shutil
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,11 +53,10 @@ class SimulatedUser:
 
 @dataclass
 class ReplayStats:
-    lists: int = 0
-    clicks: int = 0
-    ratings: int = 0
-    dismissals: int = 0
-    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """What one replay sent (lists read, clicks, ratings, dismissals) and its errors by kind."""
+
+    sent: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
 
 
 # ------------------------------------------------------------------------------------- split
@@ -155,7 +154,7 @@ def replay_user(
         if response.status_code != 200:
             stats.errors[f"recommendations {response.status_code}"] += 1
             continue
-        stats.lists += 1
+        stats.sent["lists"] += 1
         request_id = response.headers["X-Request-ID"]
         shown = np.array([item["id"] for item in response.json()], dtype=int)
         examined = _examined(rng, np.arange(1, len(shown) + 1))
@@ -170,14 +169,14 @@ def replay_user(
                 if sent.status_code != 201:
                     stats.errors[f"event {sent.status_code}"] += 1
             if kinds[0] == "dismiss":
-                stats.dismissals += 1
+                stats.sent["dismissals"] += 1
                 continue
-            stats.clicks += 1
+            stats.sent["clicks"] += 1
             rated = client.put(
                 f"/movies/{movie_id}/rating", json={"rating": rating}, headers=user.headers
             )
             if rated.status_code == 200:
-                stats.ratings += 1
+                stats.sent["ratings"] += 1
                 user.rated.add(movie_id)
             else:
                 stats.errors[f"rating {rated.status_code}"] += 1
@@ -277,8 +276,11 @@ def run(args: argparse.Namespace) -> None:
         report.raise_for_status()
     report = report.json()
     print(
-        f"replayed {len(users)} users: {stats.lists} lists, {stats.clicks} clicks, "
-        f"{stats.ratings} ratings, {stats.dismissals} dismissals, errors {dict(stats.errors)}"
+        f"replayed {len(users)} users: "
+        + ", ".join(
+            f"{stats.sent[kind]} {kind}" for kind in ("lists", "clicks", "ratings", "dismissals")
+        )
+        + f", errors {dict(stats.errors)}"
     )
     print(summarise(report))
     if args.out:

@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from backend.cli import migrate  # noqa: E402
 from backend.config import get_settings  # noqa: E402
 from backend.database import SessionLocal, engine, make_engine  # noqa: E402
-from tests.helpers import write_catalogue  # noqa: E402
+from tests.helpers import empty_tables, write_catalogue  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -70,17 +70,7 @@ def _schema() -> Iterator[None]:
 
 
 def clear_tables() -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(
-                text(
-                    "TRUNCATE ratings, movies, users, jobs, rate_limit_counters "
-                    "RESTART IDENTITY CASCADE"
-                )
-            )
-        else:
-            for table in ("ratings", "movies", "users", "jobs", "rate_limit_counters"):
-                conn.execute(text(f"DELETE FROM {table}"))
+    empty_tables("ratings", "movies", "users", "jobs", "rate_limit_counters")
 
 
 @pytest.fixture(scope="session")

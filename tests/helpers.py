@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import csv
 import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import text
 
+from backend.database import SessionLocal, engine
 from backend.devserver import clean_env, free_port
+from backend.ml.recommender import MovieRecommender
+from backend.services.experiments import forget_running
 
-__all__ = ["free_port", "register_and_login", "server_env", "write_catalogue"]
+__all__ = [
+    "free_port",
+    "register_and_login",
+    "server_env",
+    "serving_in_background",
+    "write_catalogue",
+]
 
 GENRES = ["Action", "Comedy", "Drama", "Sci-Fi", "Romance"]
 WORDS = {
@@ -124,3 +139,65 @@ def server_env(root: Path, database_url: str | None = None, **settings: str) -> 
         "embedding_device": "cpu",
     }
     return clean_env(**(base | settings))
+
+
+@dataclass
+class ServedLists:
+    lists: list[list] = field(default_factory=list)
+    errors: list[Exception] = field(default_factory=list)
+
+
+@contextmanager
+def serving_in_background(
+    runtime, user_id: int, limit: int, threads: int = 1, pause: float = 0.0
+) -> Iterator[ServedLists]:
+    """Threads asking `runtime` for `user_id`'s hybrid list until the block ends: every list
+    they got, and every error (an empty list is one too)."""
+    served = ServedLists()
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                with SessionLocal() as db:
+                    recs = MovieRecommender(db, runtime).recommend(user_id, limit, "hybrid")
+                assert recs, "an empty list"
+                served.lists.append(recs)
+            except Exception as exc:  # noqa: BLE001 - collected for the test to assert on
+                served.errors.append(exc)
+            time.sleep(pause)
+
+    workers = [threading.Thread(target=serve) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        yield served
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+
+
+def empty_tables(*tables: str) -> None:
+    """Delete every row of `tables` (on PostgreSQL, TRUNCATE and restart their ids)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+
+
+def clear_all() -> None:
+    """Empty every table the experiment tests fill (the shared fixtures know only five)."""
+    empty_tables(
+        "feedback_events",
+        "impression_items",
+        "impressions",
+        "experiment_variants",
+        "experiments",
+        "ratings",
+        "movies",
+        "users",
+    )
+    forget_running()

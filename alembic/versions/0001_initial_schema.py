@@ -1,9 +1,4 @@
-"""initial schema
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-12-01 09:48:42.692864
-"""
+"""initial schema"""
 
 import sqlalchemy as sa
 

@@ -1,9 +1,4 @@
-"""job queue, shared rate-limit counters, token versions, ids never reused on SQLite
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-01 15:15:00
-"""
+"""job queue, shared rate-limit counters, token versions, ids never reused on SQLite"""
 
 import sqlalchemy as sa
 

@@ -1,9 +1,4 @@
-"""experiments, impressions and feedback events
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-01 15:03:09.280615
-"""
+"""experiments, impressions and feedback events"""
 
 import sqlalchemy as sa
 

@@ -1,9 +1,4 @@
-"""ratings: one (user_id, timestamp) index instead of the user_id one
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-01 18:05:00
-"""
+"""ratings: one (user_id, timestamp) index instead of the user_id one"""
 
 from alembic import op
 

@@ -1,9 +1,4 @@
-"""users.ratings_version: moves in the same transaction as every write of the user's ratings
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-01 20:40:00
-"""
+"""users.ratings_version: moves in the same transaction as every write of the user's ratings"""
 
 import sqlalchemy as sa
 

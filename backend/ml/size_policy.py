@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SizePolicy:
+    """The sizes at which training and serving switch to their large-catalogue paths."""
+
     svd_max_ratings: int = 5_000_000
     large_ratings: int = 2_000_000
     large_item_max_items: int = 10_000

@@ -1,7 +1,8 @@
 from datetime import UTC, datetime
+from typing import Annotated
 
 from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -14,6 +15,11 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+# Column types every table shares (SQLAlchemy's Annotated pattern: one definition, many columns).
+IntPK = Annotated[int, mapped_column(primary_key=True)]
+CreatedAt = Annotated[datetime, mapped_column(default=utcnow)]
 
 
 class Base(DeclarativeBase):

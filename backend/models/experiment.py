@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backend.models.base import Base, utcnow
+from backend.models.base import Base, CreatedAt, IntPK
 
 
 class Experiment(Base):
@@ -25,11 +25,11 @@ class Experiment(Base):
         CheckConstraint("status IN ('draft', 'running', 'stopped')", name="status_known"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntPK]
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[CreatedAt]
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime)
 
@@ -54,7 +54,7 @@ class ExperimentVariant(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntPK]
     experiment_id: Mapped[int] = mapped_column(
         ForeignKey("experiments.id", ondelete="CASCADE"), index=True
     )

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -17,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backend.models.base import Base, utcnow
+from backend.models.base import Base, CreatedAt, IntPK
 
 
 class Impression(Base):
@@ -26,7 +23,7 @@ class Impression(Base):
     __tablename__ = "impressions"
     __table_args__ = (Index("ix_impressions_user_id_created_at", "user_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntPK]
     request_id: Mapped[str] = mapped_column(String(36), unique=True)
     # Who saw the list (and may send events for it) and whose recommendations they were.
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -41,7 +38,7 @@ class Impression(Base):
     fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     model_version: Mapped[str | None] = mapped_column(String(64))
     index_version: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[CreatedAt]
 
     items: Mapped[list[ImpressionItem]] = relationship(
         order_by="ImpressionItem.position", cascade="all, delete-orphan", passive_deletes=True
@@ -55,7 +52,7 @@ class ImpressionItem(Base):
         Index("ix_impression_items_movie_id_impression_id", "movie_id", "impression_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntPK]
     impression_id: Mapped[int] = mapped_column(
         ForeignKey("impressions.id", ondelete="CASCADE"), index=True
     )
@@ -72,7 +69,7 @@ class FeedbackEvent(Base):
         CheckConstraint("kind IN ('click', 'detail_view', 'dismiss', 'rating')", name="kind_known"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntPK]
     impression_id: Mapped[int] = mapped_column(
         ForeignKey("impressions.id", ondelete="CASCADE"), index=True
     )
@@ -81,6 +78,6 @@ class FeedbackEvent(Base):
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
     rating: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[CreatedAt]
 
     impression: Mapped[Impression] = relationship()

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, text
+from sqlalchemy import DateTime, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, utcnow
+from backend.models.base import Base, CreatedAt, IntPK
 
 ACTIVE_STATUSES = ("queued", "running")
 
@@ -30,12 +30,12 @@ class Job(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntPK]
     kind: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     requested_by: Mapped[str] = mapped_column(String(80))
     params: Mapped[str] = mapped_column(Text, default="{}")
-    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    requested_at: Mapped[CreatedAt]
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     worker: Mapped[str | None] = mapped_column(String(120))

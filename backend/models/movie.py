@@ -5,7 +5,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, utcnow
+from backend.models.base import Base, CreatedAt, IntPK, utcnow
 
 
 class Movie(Base):
@@ -14,7 +14,7 @@ class Movie(Base):
         CheckConstraint("vote_average >= 0 AND vote_average <= 10", name="vote_average_range"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntPK]
     title: Mapped[str] = mapped_column(String(512), index=True)
     overview: Mapped[str] = mapped_column(Text, default="")
     genres: Mapped[str] = mapped_column(String(512), default="")
@@ -29,7 +29,7 @@ class Movie(Base):
     tmdb_id: Mapped[int | None] = mapped_column(Integer, index=True)
     imdb_id: Mapped[str | None] = mapped_column(String(16))
     movielens_id: Mapped[int | None] = mapped_column(Integer, unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     @property

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import CheckConstraint, Float, ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.schema import Index
 
-from backend.models.base import Base, utcnow
+from backend.models.base import Base, CreatedAt, IntPK
 
 if TYPE_CHECKING:
     from backend.models.movie import Movie
@@ -27,11 +26,11 @@ class Rating(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntPK]
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
     rating: Mapped[float] = mapped_column(Float)
-    timestamp: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    timestamp: Mapped[CreatedAt]
 
     user: Mapped[User] = relationship(back_populates="ratings")
     movie: Mapped[Movie] = relationship()

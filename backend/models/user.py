@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, DateTime, Integer, String
+from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backend.models.base import Base, utcnow
+from backend.models.base import Base, CreatedAt, IntPK
 
 if TYPE_CHECKING:
     from backend.models.rating import Rating
@@ -17,14 +16,14 @@ class User(Base):
     # Ids are never reused on SQLite, so a deleted user's token cannot become another user's.
     __table_args__ = {"sqlite_autoincrement": True}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntPK]
     username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     email: Mapped[str | None] = mapped_column(String(255), unique=True)
     hashed_password: Mapped[str | None] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     can_login: Mapped[bool] = mapped_column(Boolean, default=True)
     movielens_user_id: Mapped[int | None] = mapped_column(Integer, unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[CreatedAt]
     # Carried in every access token; bumping it (password change, deletion) ends old tokens.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Moves in the same transaction as every write of the user's ratings: it keys the cached

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,13 +28,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ImportStats:
+    """What one import added, and how long it took."""
+
+    dataset: str
     movies_added: int = 0
     users_added: int = 0
     ratings_added: int = 0
     metadata_matched: int = 0
     posters_attached: int = 0
-    seconds: float = 0.0
-    dataset: str = ""
+    started: float = field(default_factory=time.perf_counter, repr=False)
+    finished: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.perf_counter()) - self.started
 
     def summary(self) -> str:
         return (
@@ -52,7 +59,6 @@ def import_movielens(
     posters: list[Path] | None = None,
     posters_cache: Path | None = None,
 ) -> ImportStats:
-    started = time.perf_counter()
     directory = Path(directory)
     if not directory.is_dir():
         raise ImportFormatError(f"{directory}: directory not found")
@@ -69,7 +75,7 @@ def import_movielens(
         for file in copied:
             file.unlink(missing_ok=True)
         raise
-    stats.seconds = time.perf_counter() - started
+    stats.finished = time.perf_counter()
     log.info("import finished: %s", stats.summary())
     return stats
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -387,13 +387,7 @@ class RecommenderRuntime:
     def train_params(self) -> TrainParams:
         s = self.settings
         return TrainParams(
-            svd=SVDParams(
-                n_factors=s.svd_n_factors,
-                n_epochs=s.svd_n_epochs,
-                lr_all=s.svd_lr_all,
-                reg_all=s.svd_reg_all,
-                random_state=s.svd_random_state,
-            ),
+            svd=SVDParams(**{f.name: getattr(s, f"svd_{f.name}") for f in fields(SVDParams)}),
             item_l2=s.item_model_l2,
             item_max_items=s.item_model_max_items,
             validation_fraction=s.svd_holdout_fraction * 2,

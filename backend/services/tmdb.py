@@ -322,6 +322,8 @@ def _is_image(content: bytes, content_type: str) -> bool:
 
 @dataclass
 class EnrichResult:
+    """What one TMDB enrichment run changed, and what it could not."""
+
     updated: int = 0
     posters: int = 0
     not_found: int = 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from surprise import SVD
@@ -17,7 +15,7 @@ from backend.ml.splits import per_user_split
 from backend.ml.svd import SVDModel, SVDParams, build_trainset
 from backend.models import Movie
 from backend.services.users import set_admin
-from tests.helpers import register_and_login
+from tests.helpers import register_and_login, serving_in_background
 
 
 def _synthetic(seed: int = 0, users: int = 120, items: int = 80, k: int = 3):
@@ -193,29 +191,14 @@ def test_similar_movies_are_content_neighbours(client):
 
 
 def test_retrain_while_serving_has_no_errors(loaded):
-    errors: list[Exception] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                with SessionLocal() as db:
-                    assert MovieRecommender(db, loaded).recommend(3, 10, "hybrid")
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
-                errors.append(exc)
-
     before = loaded.bundle.version
-    threads = [threading.Thread(target=serve) for _ in range(2)]
-    for t in threads:
-        t.start()
-    try:
-        with SessionLocal() as db:
-            loaded.train(db)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert not errors, errors[:3]
+    with (
+        serving_in_background(loaded, user_id=3, limit=10, threads=2) as served,
+        SessionLocal() as db,
+    ):
+        loaded.train(db)
+    assert not served.errors, served.errors[:3]
+    assert served.lists
     assert loaded.bundle.version != before
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,9 +21,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from backend.config import PROJECT_ROOT
 from backend.database import make_engine
-from backend.devserver import DevServer, free_port, run_cli, start_cli
+from backend.devserver import DevServer, cli_process, free_port, run_cli, start_cli
 from tests.helpers import server_env, write_catalogue
 
 PASSWORD = "chaos-password-1"
@@ -77,13 +75,7 @@ class Deployment:
     def start_worker(self, **overrides: str) -> subprocess.Popen:
         env = {**self.env, **{k.upper(): v for k, v in overrides.items()}}
         log = (self.root / f"worker-{time.monotonic_ns()}.log").open("wb")
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "worker"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        self.worker = cli_process(["worker"], env, stdout=log, stderr=subprocess.STDOUT)
         return self.worker
 
     def stop_worker(self, sig: int = signal.SIGTERM) -> None:

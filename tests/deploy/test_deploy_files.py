@@ -7,12 +7,13 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+
+from backend.devserver import cli_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,14 +53,7 @@ def test_worker_process_starts_and_stops_cleanly(tmp_path):
         "BUILD_INDEX_ON_STARTUP": "false",
         "LOG_LEVEL": "INFO",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = cli_process(["worker"], env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
         lines = []

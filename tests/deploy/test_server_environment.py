@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from backend.config import PROJECT_ROOT
-from backend.devserver import free_port
+from backend.devserver import cli_process, free_port
 from backend.server.processes import server_environment
 
 
@@ -30,13 +29,7 @@ def test_backend_cli_api_execs_uvicorn_with_it(tmp_path):
         "PORT": str(free_port()),
         "HF_HUB_OFFLINE": "1",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "api"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = cli_process(["api"], env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc = Path(f"/proc/{process.pid}")
     try:
         deadline = time.monotonic() + 60

@@ -6,20 +6,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
 
-from tests.e2e.browser import (
-    api_get,
-    api_rate,
-    elements,
-    horizontal_overflow,
-    movie_ids,
-    needs_chromium,
-    phone_width,
-    sign_in_as,
-    visible,
-    wait,
-)
+from tests.e2e import browser as ui
 
-pytestmark = needs_chromium
+pytestmark = ui.needs_chromium
 
 
 ROWS = "#my-ratings-list .myrating"
@@ -27,47 +16,49 @@ ROWS = "#my-ratings-list .myrating"
 
 def test_my_ratings_sort_edit_and_remove(server, driver, account, console):
     drv, token = driver, account[1]
-    sign_in_as(drv, server, *account, "#/my-ratings")
-    wait(drv).until(
+    ui.sign_in_as(drv, server, *account, "#/my-ratings")
+    ui.wait(drv).until(
         EC.text_to_be_present_in_element((By.ID, "my-ratings-summary"), "not rated any")
     )
     for movie_id, value in ((4, 3.0), (9, 5.0), (14, 1.5)):
-        api_rate(server, token, movie_id, value)
+        ui.api_rate(server, token, movie_id, value)
     drv.refresh()
-    wait(drv).until(lambda d: len(elements(d, ROWS)) == 3)
-    assert movie_ids(drv, ROWS) == [14, 9, 4]  # newest first
+    ui.wait(drv).until(lambda d: len(ui.elements(d, ROWS)) == 3)
+    assert ui.movie_ids(drv, ROWS) == [14, 9, 4]  # newest first
     assert "3 ratings" in drv.find_element(By.ID, "my-ratings-summary").text
-    posters = [r.find_element(By.TAG_NAME, "img").get_attribute("src") for r in elements(drv, ROWS)]
+    posters = [
+        r.find_element(By.TAG_NAME, "img").get_attribute("src") for r in ui.elements(drv, ROWS)
+    ]
     assert posters[0].endswith("/movies/14/poster")
 
     Select(drv.find_element(By.ID, "my-ratings-sort")).select_by_value("rating_desc")
-    wait(drv).until(EC.url_contains("sort=rating_desc"))
-    wait(drv).until(lambda d: movie_ids(d, ROWS) == [9, 4, 14])
+    ui.wait(drv).until(EC.url_contains("sort=rating_desc"))
+    ui.wait(drv).until(lambda d: ui.movie_ids(d, ROWS) == [9, 4, 14])
     Select(drv.find_element(By.ID, "my-ratings-sort")).select_by_value("date_asc")
-    wait(drv).until(lambda d: movie_ids(d, ROWS) == [4, 9, 14])
+    ui.wait(drv).until(lambda d: ui.movie_ids(d, ROWS) == [4, 9, 14])
 
     # Edit in place: the lowest rating becomes four stars.
-    row = next(r for r in elements(drv, ROWS) if r.get_attribute("data-movie-id") == "14")
+    row = next(r for r in ui.elements(drv, ROWS) if r.get_attribute("data-movie-id") == "14")
     row.find_element(By.CSS_SELECTOR, 'button[data-rating-value="4"]').click()
-    wait(drv).until(EC.text_to_be_present_in_element((By.ID, "notice"), "4 stars"))
+    ui.wait(drv).until(EC.text_to_be_present_in_element((By.ID, "notice"), "4 stars"))
     assert (
         row.find_element(By.CSS_SELECTOR, 'button[aria-pressed="true"]').get_attribute(
             "data-rating-value"
         )
         == "4"
     )
-    saved = {r["movie"]["id"]: r["rating"] for r in api_get(server, token, "/users/me/ratings")}
+    saved = {r["movie"]["id"]: r["rating"] for r in ui.api_get(server, token, "/users/me/ratings")}
     assert saved == {4: 3.0, 9: 5.0, 14: 4.0}
 
     # Remove in place.
-    row = next(r for r in elements(drv, ROWS) if r.get_attribute("data-movie-id") == "9")
+    row = next(r for r in ui.elements(drv, ROWS) if r.get_attribute("data-movie-id") == "9")
     row.find_element(By.CSS_SELECTOR, ".myrating-remove").click()
-    wait(drv).until(lambda d: len(elements(d, ROWS)) == 2)
+    ui.wait(drv).until(lambda d: len(ui.elements(d, ROWS)) == 2)
     assert "2 ratings" in drv.find_element(By.ID, "my-ratings-summary").text
-    assert 9 not in {r["movie"]["id"] for r in api_get(server, token, "/users/me/ratings")}
+    assert 9 not in {r["movie"]["id"] for r in ui.api_get(server, token, "/users/me/ratings")}
 
-    with phone_width(drv):
-        visible(drv, "#my-ratings-list .myrating")
-        assert horizontal_overflow(drv) <= 0
+    with ui.phone_width(drv):
+        ui.visible(drv, "#my-ratings-list .myrating")
+        assert ui.horizontal_overflow(drv) <= 0
     console.drain()
     assert not console.severe(), console.severe()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 
-from backend.database import SessionLocal, engine
+from backend.database import SessionLocal
 from backend.models import Experiment
 from backend.services.experiments import forget_running
 from backend.services.users import set_admin
@@ -33,24 +33,3 @@ def admin_headers(client) -> dict:
     with SessionLocal() as db:
         set_admin(db, "ab-admin", "ab-admin@example.com", "admin-password-1")
     return register_and_login(client, "ab-admin", "admin-password-1")
-
-
-def clear_all() -> None:
-    """Empty every table this folder's tests fill (the shared fixtures know only three)."""
-    tables = (
-        "feedback_events",
-        "impression_items",
-        "impressions",
-        "experiment_variants",
-        "experiments",
-        "ratings",
-        "movies",
-        "users",
-    )
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {table}"))
-    forget_running()

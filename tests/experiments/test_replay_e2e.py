@@ -5,10 +5,8 @@ with two identical variants it finds no difference."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
-from pathlib import Path
+from functools import partial
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,15 +14,8 @@ from fastapi.testclient import TestClient
 from backend.config import get_settings
 from backend.database import SessionLocal
 from backend.services.users import set_admin
-from tests.experiments.conftest import clear_all
-from tests.helpers import register_and_login, write_catalogue
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "replay_experiment.py"
-spec = importlib.util.spec_from_file_location("replay_experiment", SCRIPT)
-replay_experiment = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = replay_experiment  # dataclasses look their module up there
-assert spec.loader is not None
-spec.loader.exec_module(replay_experiment)
+from scripts import replay_experiment
+from tests.helpers import clear_all, register_and_login, write_catalogue
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +54,8 @@ def _run(client, admin, holdout, name: str, variants: list[tuple[str, str]], see
     users = replay_experiment.simulated_users(SessionLocal, get_settings().secret_key, holdout)
     assert len(users) == 240
     stats = replay_experiment.replay(client, users, sessions=3, seed=seed)
-    assert stats.lists == 3 * len(users) and not stats.errors, stats.errors
-    assert stats.clicks > 0 and stats.ratings == stats.clicks
+    assert stats.sent["lists"] == 3 * len(users) and not stats.errors, stats.errors
+    assert stats.sent["clicks"] > 0 and stats.sent["ratings"] == stats.sent["clicks"]
     report = client.get(f"/admin/experiments/{name}/report", headers=admin)
     assert report.status_code == 200, report.text
     stopped = client.post(f"/admin/experiments/{name}/stop", headers=admin)
@@ -74,15 +65,8 @@ def _run(client, admin, holdout, name: str, variants: list[tuple[str, str]], see
 
 
 def test_hybrid_beats_popularity_and_identical_variants_do_not_differ(replay_setup):
-    client, admin, holdout = replay_setup
-    report = _run(
-        client,
-        admin,
-        holdout,
-        "hybrid-vs-baseline",
-        [("hybrid", "hybrid"), ("baseline", "popularity")],
-        seed=0,
-    )
+    run = partial(_run, *replay_setup)
+    report = run("hybrid-vs-baseline", [("hybrid", "hybrid"), ("baseline", "popularity")], seed=0)
     variants = {v["name"]: v for v in report["variants"]}
     assert set(variants) == {"hybrid", "baseline"}
     for variant in variants.values():
@@ -103,14 +87,7 @@ def test_hybrid_beats_popularity_and_identical_variants_do_not_differ(replay_set
     # The popularity list is the same for everyone: it covers less of the catalogue.
     assert comparison["metrics"]["coverage"]["difference"] < 0
 
-    same = _run(
-        client,
-        admin,
-        holdout,
-        "hybrid-a-a",
-        [("a", "hybrid"), ("b", "hybrid")],
-        seed=1,
-    )
+    same = run("hybrid-a-a", [("a", "hybrid"), ("b", "hybrid")], seed=1)
     (comparison,) = same["comparisons"]
     assert comparison["metrics"]["ctr"]["p_value"] > 0.05
     assert comparison["metrics"]["conversion"]["p_value"] > 0.05

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -14,12 +13,12 @@ import httpx
 import pytest
 
 from backend.database import SessionLocal
-from backend.devserver import start_cli
+from backend.devserver import cli_process, start_cli
 from backend.jobs.locks import JobBusy, exclusive, job_lock
 from backend.jobs.tasks import rebuild_index_job
 from backend.ml.recommender import MovieRecommender
 from backend.services.recommender_runtime import RecommenderRuntime
-from tests.helpers import free_port, write_catalogue
+from tests.helpers import free_port, serving_in_background, write_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,29 +40,11 @@ def test_rebuild_skips_while_another_holds_the_lock(loaded):
 def test_background_build_swaps_in_while_serving(loaded, settings, tmp_path):
     fresh = RecommenderRuntime(settings.model_copy(update={"data_dir": tmp_path}))
     fresh.bundle = loaded.bundle
-    errors: list[Exception] = []
-    seen_fallback: list[bool] = []
-    done = threading.Event()
-
-    def serve() -> None:
-        while not done.is_set():
-            try:
-                with SessionLocal() as db:
-                    recs = MovieRecommender(db, fresh).recommend(2, 5, "hybrid")
-                    seen_fallback.append(recs[0].fallback)
-            except Exception as exc:  # noqa: BLE001 - asserted below
-                errors.append(exc)
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=serve)
-    thread.start()
-    try:
+    with serving_in_background(fresh, user_id=2, limit=5, pause=0.01) as served:
         assert rebuild_index_job(fresh) is not None
         time.sleep(0.2)
-    finally:
-        done.set()
-        thread.join()
-    assert not errors, errors[:3]
+    assert not served.errors, served.errors[:3]
+    seen_fallback = [recs[0].fallback for recs in served.lists]
     assert seen_fallback[0] is True  # before the index existed: marked baseline fallback
     assert seen_fallback[-1] is False  # afterwards: the content blend, with no restart
     with SessionLocal() as db:
@@ -87,11 +68,8 @@ def test_corrupt_index_is_detected_and_rebuilt(loaded, settings, tmp_path):
 
 def test_parallel_cli_builds_are_serialised(loaded, tmp_path):
     env = {**os.environ, "DATA_DIR": str(tmp_path)}
-    cmd = [sys.executable, "-m", "backend.cli", "build-index"]
     procs = [
-        subprocess.Popen(
-            cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        cli_process(["build-index"], env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=300) for p in procs]

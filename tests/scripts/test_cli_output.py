@@ -72,3 +72,19 @@ def test_setup_embeddings_shows_steps_real_counts_and_one_summary(tmp_path):
     assert "0movie" not in again.stderr and "text embeddings" not in again.stderr
     assert "[3/3]" in again.stdout
     assert again.stdout.strip().splitlines()[-1].endswith("models not trained (--skip-training)")
+
+
+def test_a_bad_setting_is_one_line_naming_its_variable(tmp_path):
+    env = server_env(tmp_path, svd_n_factors="0")
+    result = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "train"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: invalid setting SVD_N_FACTORS: Input should be greater than or equal to 1"
+    ]

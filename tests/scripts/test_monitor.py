@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,19 +11,9 @@ from pathlib import Path
 import pytest
 
 from backend.database import SessionLocal
+from scripts import monitor_embeddings as monitor
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "monitor_embeddings.py"
-
-
-def _load_monitor():
-    spec = importlib.util.spec_from_file_location("monitor_embeddings", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
-monitor = _load_monitor()
 
 
 def test_json_report_has_quality_latency_targets_and_samples(loaded, capsys):

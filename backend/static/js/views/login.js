@@ -44,37 +44,31 @@ async function submitting(form, busyLabel, work) {
   }
 }
 
-export function viewLogin() {
-  const loginForm = el(
-    'form',
-    { id: 'login-form', class: 'panel form' },
-    el('h2', {}, 'Sign in'),
-    field('login-username', 'Username', {
-      name: 'username', type: 'text', autocomplete: 'username', required: true,
-    }),
-    field('login-password', 'Password', {
-      name: 'password', type: 'password', autocomplete: 'current-password', required: true,
-    }),
-    el('button', { class: 'btn btn-primary', type: 'submit' }, 'Sign in'),
-  );
+// A titled form panel: its fields, then one submit button.
+function panelForm(id, title, fields, submit) {
+  return el('form', { id, class: 'panel form' }, el('h2', {}, title), ...fields, submit);
+}
 
-  const registerForm = el(
-    'form',
-    { id: 'register-form', class: 'panel form' },
-    el('h2', {}, 'Create an account'),
+const USERNAME = { name: 'username', type: 'text', autocomplete: 'username', required: true };
+const PASSWORD = { name: 'password', type: 'password', required: true };
+
+export function viewLogin() {
+  const loginForm = panelForm('login-form', 'Sign in', [
+    field('login-username', 'Username', USERNAME),
+    field('login-password', 'Password', { ...PASSWORD, autocomplete: 'current-password' }),
+  ], el('button', { class: 'btn btn-primary', type: 'submit' }, 'Sign in'));
+
+  const registerForm = panelForm('register-form', 'Create an account', [
     field('register-username', 'Username', {
-      name: 'username', type: 'text', autocomplete: 'username', required: true,
-      minlength: 3, maxlength: 64, pattern: '[A-Za-z0-9_.\\-]+',
+      ...USERNAME, minlength: 3, maxlength: 64, pattern: '[A-Za-z0-9_.\\-]+',
     }, 'Letters, digits, dot, dash or underscore.'),
     field('register-email', 'Email', {
       name: 'email', type: 'email', autocomplete: 'email', required: true,
     }),
     field('register-password', 'Password', {
-      name: 'password', type: 'password', autocomplete: 'new-password', required: true,
-      minlength: 8,
+      ...PASSWORD, autocomplete: 'new-password', minlength: 8,
     }, 'At least 8 characters.'),
-    el('button', { class: 'btn btn-secondary', type: 'submit' }, 'Create account'),
-  );
+  ], el('button', { class: 'btn btn-secondary', type: 'submit' }, 'Create account'));
 
   loginForm.addEventListener('submit', (event) => {
     event.preventDefault();
