@@ -145,37 +145,39 @@ def _validation_setup(
     if len(users) > params.blend_users:
         users = np.sort(rng.choice(users, size=params.blend_users, replace=False))
     clock.done("validation_split")
-    svd = fit_svd(train, params, plan)
-    clock.done("validation_svd")
-    popularity = PopularityModel.fit(train)
     # The ridge strength scales with the amount of data (the Gram diagonal counts ratings), so a
     # full-data l2 is tried on the smaller validation-training set at its share.
     share = len(train) / max(n_all, 1)
     if plan.item_l2_grid:
         grid = sorted({params.item_l2 * f for f in params.item_l2_factors}) or [params.item_l2]
-        single_l2 = grid[0]
+        fitted = [l2 * share for l2 in grid] if len(grid) > 1 else grid
     else:  # above the size policy's threshold: the served l2, at the share, no grid
-        grid, single_l2 = [float(served_l2 or params.item_l2)], float(served_l2 or params.item_l2)
-        single_l2 *= share
+        grid = [float(served_l2 or params.item_l2)]
+        fitted = [grid[0] * share]
     scores: dict[str, float] = {}
     best = None
-    for l2 in grid:
-        model = fit_item_model(train, params, l2 * share if len(grid) > 1 else single_l2, plan)
-        hybrid = HybridRecommender(
-            svd, model, popularity,
-            BlendWeights.default(WARM_SIGNALS), BlendWeights.default(WARM_SIGNALS),
-        ).bind(catalogue, content)  # fmt: skip
-        if len(grid) > 1:
+    # The item models (LAPACK, which releases the GIL) are fitted on a second thread, one after
+    # the other, while this one fits the SVD and scores each finished model on validation.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="item-model") as pool:
+        fits = [pool.submit(fit_item_model, train, params, l2, plan) for l2 in fitted]
+        svd = fit_svd(train, params, plan)
+        clock.done("validation_svd")
+        popularity = PopularityModel.fit(train)
+        for l2, fit in zip(grid, fits, strict=True):
+            hybrid = HybridRecommender(
+                svd, fit.result(), popularity,
+                BlendWeights.default(WARM_SIGNALS), BlendWeights.default(WARM_SIGNALS),
+            ).bind(catalogue, content)  # fmt: skip
+            if len(grid) == 1:
+                best = (l2, hybrid, 0.0)
+                break
             with blas_single_thread():
                 scores[str(l2)] = _signal_ndcg(hybrid, train_by_user, val_by_user, users, params)
             log.info("item model l2 %s: validation NDCG %.4f", l2, scores[str(l2)])
             # The served l2 counts KEEP_MARGIN better: a retrain must not flip it on noise.
             sticky = scores[str(l2)] * (1 + KEEP_MARGIN * (l2 == served_l2))
-            if best is not None and sticky <= best[2]:
-                continue
-            best = (l2, hybrid, sticky)
-        else:
-            best = (l2, hybrid, 0.0)
+            if best is None or sticky > best[2]:
+                best = (l2, hybrid, sticky)
     assert best is not None
     served_half_life = previous.meta.get("item_recent_half_life") if previous is not None else None
     hybrid, half_life, half_life_scores = _choose_recent_half_life(

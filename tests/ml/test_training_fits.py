@@ -1,5 +1,6 @@
-"""The fit of each model in a retrain: EASE's inverse and pruning, and the final item model
-fitted beside the blend learning with the l2 chosen on validation."""
+"""The fit of each model in a retrain: EASE's inverse and pruning, and the item models fitted on
+a second thread (the validation grid's beside the SVD and the validation scoring, the final one
+beside the blend learning, with the l2 chosen on validation)."""
 
 from __future__ import annotations
 
@@ -90,8 +91,13 @@ def test_the_final_item_model_is_fitted_beside_the_blend_with_the_chosen_l2(monk
     chosen = hybrid.meta["item_l2"]
     assert chosen in (20.0, 50.0)
     final = [c for c in calls if c[1] == len(data)]
-    assert len(final) == 1 and final[0][0].startswith("item-model") and final[0][2] == chosen
-    assert all(not c[0].startswith("item-model") for c in calls if c[1] < len(data))
+    assert len(final) == 1 and final[0][2] == chosen
+    # every item model (the validation grid's two and the final one) is fitted off the main
+    # thread, beside the SVD fit, the validation scoring and the blend learning
+    assert len(calls) == 3 and all(c[0].startswith("item-model") for c in calls)
+    assert sorted(c[2] for c in calls if c[1] < len(data)) == pytest.approx(
+        [20.0 * calls[0][1] / len(data), 50.0 * calls[0][1] / len(data)]
+    )
     alone = fit(data, params, chosen)
     assert hybrid.items.weights.toarray() == pytest.approx(alone.weights.toarray(), abs=1e-6)
     assert hybrid.meta["train_stages"]["item_model"]["seconds"] >= 0
