@@ -90,10 +90,13 @@ class Settings(BaseSettings):
     port: int = 8000
     web_concurrency: int = 2
     max_body_bytes: int = 1_000_000  # larger request bodies get 413 before being read
-    max_header_bytes: int = 16_384  # larger request heads get 400 (h11's incomplete-event bound)
+    max_header_bytes: int = 16_384  # larger request heads get 400 (backend.server.protocol)
     request_read_timeout_seconds: float = 20.0  # a request's head and body must arrive in this
     keep_alive_timeout_seconds: float = 5.0
     max_connections: int = 400  # per worker; beyond it uvicorn answers 503
+    # uvicorn's line per request on stdout (off: /metrics has request counts and latencies by
+    # route and status, and a reverse proxy usually logs requests; a line costs CPU per request).
+    access_log: bool = False
     # Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated, "*" for any;
     # empty: none, the client address is the TCP peer).
     forwarded_allow_ips: str = ""

@@ -11,23 +11,18 @@ from backend.services.impressions import REQUEST_ID_PLACEHOLDER
 from backend.services.model_data import MovieRow
 from backend.services.recommendations import Recommendation
 
+# MovieOut's fields that a movie holds as they are shown; the other three are derived below.
+_AS_STORED = tuple(
+    name for name in MovieOut.model_fields if name not in {"overview", "genres", "poster_url"}
+)
+
 
 def movie_out(movie: Movie | MovieRow) -> dict:
-    return {
-        "id": movie.id,
-        "title": movie.title,
-        "overview": movie.overview or "",
-        "genres": movie.genre_list,
-        "year": movie.year,
-        "release_date": movie.release_date,
-        "poster_url": f"/movies/{movie.id}/poster",
-        "vote_average": movie.vote_average,
-        "vote_count": movie.vote_count,
-        "popularity": movie.popularity,
-        "tmdb_id": movie.tmdb_id,
-        "imdb_id": movie.imdb_id,
-        "movielens_id": movie.movielens_id,
-    }
+    fields = {name: getattr(movie, name) for name in _AS_STORED}
+    fields["overview"] = movie.overview or ""
+    fields["genres"] = movie.genre_list
+    fields["poster_url"] = f"/movies/{movie.id}/poster"
+    return fields
 
 
 def movie_model(movie: Movie) -> MovieOut:

@@ -62,16 +62,20 @@ def score_together(models: dict[str, ContentModel], user: UserHistory) -> dict[s
     """`model.score(user)` for each model, reading each embedding matrix from memory once: text
     and watch profiles share the text matrix, and a product over it is bound by memory
     bandwidth, so it is computed block by block for all the profiles at once."""
-    by_matrix: dict[int, list[tuple[str, ContentModel]]] = {}
+    by_matrix: dict[tuple[int, int], list[tuple[str, ContentModel]]] = {}
     for name, model in models.items():
-        by_matrix.setdefault(id(model._matrix) if model.ready else id(model), []).append(
-            (name, model)
-        )
+        key = (id(model._matrix), id(model._present)) if model.ready else (id(model), 0)
+        by_matrix.setdefault(key, []).append((name, model))
     out = {}
     for group in by_matrix.values():
-        matrix = group[0][1]._matrix
-        profiles = [model.profile(user) for _, model in group]
-        if len(group) == 1 or any(p is None for p in profiles):
+        if len(group) == 1:
+            out.update({name: model.score(user) for name, model in group})
+            continue
+        # The profiles share one gather of the rated movies' vectors (same matrix and mask).
+        matrix, ok = group[0][1]._matrix, group[0][1]._embedded(user)
+        rated = None if ok is None else (ok, np.asarray(matrix[user.rows[ok]]))
+        profiles = [model.profile(user, rated) for _, model in group]
+        if any(p is None for p in profiles):
             out.update({name: model.score(user) for name, model in group})
             continue
         stacked = np.column_stack(profiles)
@@ -129,12 +133,19 @@ class ContentModel(Recommender):
         ok[ok] = self._present[user.rows[ok]]
         return ok if ok.any() else None
 
-    def profile(self, user: UserHistory) -> np.ndarray | None:
-        ok = self._embedded(user)
-        if ok is None:
-            return None
+    def profile(
+        self, user: UserHistory, rated: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray | None:
+        """The user's unit taste vector; `rated` is (the `_embedded` mask, the vectors of those
+        movies) when another model over this matrix has gathered them for this user."""
+        if rated is None:
+            ok = self._embedded(user)
+            if ok is None:
+                return None
+            rated = ok, np.asarray(self._matrix[user.rows[ok]])
+        ok, vectors = rated
         weights = np.ones(len(user)) if self.kind == "watch" else profile_weights(user.ratings)
-        return user_profile(np.asarray(self._matrix[user.rows[ok]]), weights[ok])
+        return user_profile(vectors, weights[ok])
 
     def score(self, user: UserHistory) -> np.ndarray:
         if not self.ready:
@@ -148,8 +159,12 @@ class ContentModel(Recommender):
         if ok is None:
             return np.full(len(rows), -1)
         weights = profile_weights(user.ratings)
-        idx, _ = most_similar_rated(self._matrix[rows], self._matrix[user.rows[ok]], weights[ok])
-        return np.flatnonzero(ok)[idx]
+        # Only liked movies can be named: the others' vectors are not gathered.
+        liked = ok & (weights > 0) if (weights[ok] > 0).any() else ok
+        idx, _ = most_similar_rated(
+            self._matrix[rows], self._matrix[user.rows[liked]], weights[liked]
+        )
+        return np.flatnonzero(liked)[idx]
 
     def save(self, directory: Path) -> None:
         """Nothing to write: the embeddings live in the index store."""

@@ -151,11 +151,13 @@ class HybridRecommender(Recommender):
         return self.blend_with_content if use_content else self.blend_without_content
 
     def features(self, signals: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
-        """Per-user standardised signals; collaborative ones shrunk by the movie's support."""
-        z = {name: self._standardised(name, values) for name, values in signals.items()}
+        """Per-user standardised signals (those the blend uses); collaborative ones shrunk by
+        the movie's support."""
+        used = {name.removeprefix("cold_") for name in names}
+        z = {name: self._standardised(name, v) for name, v in signals.items() if name in used}
         for name in COLLABORATIVE:
             if name in z:
-                z[name] = z[name] * self._shrink
+                z[name] = np.multiply(z[name], self._shrink, out=z[name])
         zeros = np.zeros(len(self.catalogue.item_ids))
         return feature_matrix(z, self.is_cold, names, standardised=True, missing=zeros)
 

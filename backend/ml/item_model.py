@@ -26,6 +26,8 @@ from backend.ml.scoring import Catalogue
 
 # The blend signals EASE gives: every rated movie voting alike, and by recency (`as_recent`).
 EASE_SIGNALS = ("item_item", "item_recent")
+# Entries of B in a user's rows from which one sparse product beats a gather and a bincount.
+SPARSE_PRODUCT_FROM = 40_000
 
 
 def recency_weights(n: int, half_life: float) -> np.ndarray:
@@ -47,6 +49,16 @@ class ItemItemModel(Recommender):
     def __post_init__(self) -> None:
         self._lookup = IdLookup(self.item_ids)
         self.catalogue = None
+        # A heavy user's score is the product of their votes with B, done by scipy in C: B's
+        # values in float64 (the sums are the float64 ones of adding the rows in history
+        # order) sharing B's index arrays, plus an empty last column (a zero score for movies
+        # B lacks). Reasons read B by column (a pick's voters), so a CSC copy too.
+        n = len(self.item_ids)
+        self._votes_matrix = sparse.csr_matrix(
+            (self.weights.data.astype(np.float64), self.weights.indices, self.weights.indptr),
+            shape=(n, n + 1),
+        )
+        self._by_column = self.weights.tocsc()
 
     @classmethod
     def fit(  # type: ignore[override]
@@ -98,18 +110,35 @@ class ItemItemModel(Recommender):
         """Scores over the model's own items: a weighted sum of the rated items' sparse rows."""
         rated = self.positions(rated_items)
         mask = rated >= 0
-        n = len(self.item_ids)
-        if not mask.any():
-            return np.zeros(n)
-        row_weights = np.ones(mask.sum()) if weights is None else np.asarray(weights)[mask]
-        owner, columns, values = self._gather_rows(rated[mask])
-        if owner.size == 0:
-            return np.zeros(n)
-        return np.bincount(columns, weights=values * row_weights[owner], minlength=n)
+        votes = None if weights is None else np.asarray(weights, dtype=np.float64)[mask]
+        return self._vote_sums(rated[mask], [votes])[0, :-1]
+
+    def _vote_sums(self, rated: np.ndarray, votes: list[np.ndarray | None]) -> np.ndarray:
+        """(len(votes), items + 1): for each vote vector (None: all 1) over the rated
+        positions, the sum of their rows of B weighted by the votes; the last column is 0.
+
+        Both ways add the rows in history order (the same float64 sums): a gather of the rows'
+        entries and a bincount for most users, one sparse product in C when the rows hold more
+        than SPARSE_PRODUCT_FROM entries (a user with thousands of ratings gathers hundreds of
+        thousands; below that scipy's fixed cost is the larger)."""
+        n, k = len(self.item_ids), rated.size
+        indptr = self.weights.indptr
+        if (indptr[rated + 1] - indptr[rated]).sum() <= SPARSE_PRODUCT_FROM:
+            owner, columns, values = self._gather_rows(rated)
+            return np.vstack(
+                [np.bincount(columns, values if v is None else values * v[owner], n + 1)
+                 for v in votes]
+            )  # fmt: skip
+        data = np.concatenate([np.ones(k) if v is None else v for v in votes])
+        voters = sparse.csr_matrix(
+            (data, np.tile(rated, len(votes)), np.arange(0, k * len(votes) + 1, k)),
+            shape=(len(votes), n),
+        )
+        return (voters @ self._votes_matrix).toarray()
 
     def _gather_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The stored entries of these rows of B as (index into `rows`, column, weight): one
-        vectorised gather from the CSR arrays (scipy's row slicing costs a millisecond)."""
+        vectorised gather from the CSR arrays (scipy's row slicing costs far more)."""
         indptr, indices, data = self.weights.indptr, self.weights.indices, self.weights.data
         starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
         total = int(lengths.sum())
@@ -132,6 +161,8 @@ class ItemItemModel(Recommender):
     # ---------------------------------------------------------------- Recommender interface
     def _align(self, catalogue: Catalogue) -> None:
         self._rows = self.positions(catalogue.item_ids)
+        # Each catalogue row's column of `_vote_sums`: its own, or the zero last one.
+        self._columns = np.where(self._rows >= 0, self._rows, len(self.item_ids))
 
     def as_recent(self, half_life: float) -> ItemItemModel:
         """The same B, each rated movie's vote weighted by `recency_weights` (the user's
@@ -150,39 +181,38 @@ class ItemItemModel(Recommender):
 
     def score_views(self, user: UserHistory, views: list[ItemItemModel]) -> list[np.ndarray]:
         """`score` of each view of this B (itself, `as_recent`) over the catalogue rows, from
-        one gather of the rated movies' rows: both EASE signals at the cost of one."""
+        one product with the rated movies' rows: both EASE signals at the cost of one."""
         rated = self.positions(user.item_ids)
         mask = rated >= 0
-        if not mask.any():
-            return [np.zeros(len(self._rows)) for _ in views]
-        owner, columns, values = self._gather_rows(rated[mask])
-        known, target = self._rows >= 0, np.maximum(self._rows, 0)
-        out = []
+        votes = []
         for view in views:
-            votes = view.history_weights(user)
-            weighted = values if votes is None else values * votes[mask][owner]
-            scores = np.bincount(columns, weights=weighted, minlength=len(self.item_ids))
-            out.append(np.where(known, scores[target], 0.0))
-        return out
+            weights = view.history_weights(user)
+            votes.append(None if weights is None else weights[mask])
+        sums = self._vote_sums(rated[mask], votes)
+        return list(np.take(sums, self._columns, axis=1))
 
     def contributions(
         self, user: UserHistory, rows: np.ndarray, sources: np.ndarray | None = None
     ) -> np.ndarray:
         """(rated movies x `rows`) matrix of B[rated, row]: what each rated movie adds; only the
-        rated movies where the boolean mask `sources` is set (the others stay 0)."""
+        rated movies where the boolean mask `sources` is set (the others stay 0). Reads the
+        picks' columns of B (their voters, a few hundred entries each), not the user's rows."""
         src = self.positions(user.item_ids)
         if sources is not None:
             src = np.where(sources, src, -1)
+        rated = np.flatnonzero(src >= 0)
+        history_of = np.full(len(self.item_ids), -1)
+        history_of[src[rated]] = rated
         dst = self._rows[rows]
+        picks = np.flatnonzero(dst >= 0)
+        indptr = self._by_column.indptr
+        starts, lengths = indptr[dst[picks]], indptr[dst[picks] + 1] - indptr[dst[picks]]
+        first = starts - np.cumsum(lengths) + lengths  # an entry's start minus its offset
+        entries = np.repeat(first, lengths) + np.arange(lengths.sum())
+        voter = history_of[self._by_column.indices[entries]]
+        hit = voter >= 0
         out = np.zeros((len(user), len(rows)))
-        ok_src, ok_dst = np.flatnonzero(src >= 0), np.flatnonzero(dst >= 0)
-        if ok_src.size and ok_dst.size:
-            column_to_pick = np.full(len(self.item_ids), -1)
-            column_to_pick[dst[ok_dst]] = ok_dst
-            owner, columns, values = self._gather_rows(src[ok_src])
-            pick = column_to_pick[columns]
-            hit = pick >= 0
-            out[ok_src[owner[hit]], pick[hit]] = values[hit]
+        out[voter[hit], np.repeat(picks, lengths)[hit]] = self._by_column.data[entries][hit]
         return out
 
     def save(self, directory: Path) -> None:

@@ -46,9 +46,7 @@ def uvicorn_command(settings: Settings, workers: int | None = None) -> list[str]
         "--workers",
         str(workers or settings.web_concurrency),
         "--http",
-        "backend.server.protocol:BoundedH11Protocol",
-        "--h11-max-incomplete-event-size",
-        str(settings.max_header_bytes),
+        "backend.server.protocol:BoundedHttpToolsProtocol",  # uvloop: uvicorn's default
         "--timeout-keep-alive",
         str(int(settings.keep_alive_timeout_seconds)),
         "--limit-concurrency",
@@ -56,6 +54,8 @@ def uvicorn_command(settings: Settings, workers: int | None = None) -> list[str]
         "--timeout-graceful-shutdown",
         "15",
     ]
+    if not settings.access_log:
+        command.append("--no-access-log")
     if settings.forwarded_allow_ips:
         command += ["--proxy-headers", "--forwarded-allow-ips", settings.forwarded_allow_ips]
     else:

@@ -1,7 +1,12 @@
-"""uvicorn's h11 protocol with a deadline for each request's head and body (slow clients).
+"""uvicorn's httptools protocol with the two bounds a public server needs on request heads.
 
-h11 already bounds a request head (MAX_HEADER_BYTES → `--h11-max-incomplete-event-size`); this
-adds the missing time bound, so connections that trickle bytes are closed instead of held open.
+httptools (llhttp, in C) parses a request in microseconds where h11 (pure Python) costs a
+sizeable part of a cached answer's CPU; uvicorn's httptools protocol bounds neither how large
+nor how slow a request head may be. This adds both:
+- a head over `MAX_HEADER_BYTES` gets 400 and the connection is closed (as h11's
+  incomplete-event bound did): counted as it arrives, so a trickled head holds no more memory;
+- a deadline for each request's head and body (slow clients), so connections that trickle
+  bytes are closed instead of held open.
 """
 
 from __future__ import annotations
@@ -9,25 +14,57 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from backend.config import get_settings
 
 log = logging.getLogger(__name__)
 
 
-class BoundedH11Protocol(H11Protocol):
+class RequestHeadTooLarge(Exception):
+    """Raised from a parser callback: httptools turns it into a parser error, a 400."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _read_deadline: asyncio.TimerHandle | None = None
+    # Whether the next bytes belong to a request head, and how many have come since it began
+    # (received; parsed: the url and headers of the head the parser is in).
+    _in_head = True
+    _head_bytes = 0
+    _parsed_head = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._max_head = get_settings().max_header_bytes
         self._arm_read_deadline()
 
     def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
         super().data_received(data)
-        if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR):
-            self._cancel_read_deadline()
+        if self._in_head and self._head_bytes > self._max_head and not self.transport.is_closing():
+            self.send_400_response("Request head too large.")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._parsed_head = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._cancel_read_deadline()
+        self._in_head, self._head_bytes = True, 0
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -36,6 +73,12 @@ class BoundedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_deadline()
         super().connection_lost(exc)
+
+    def _count(self, size: int) -> None:
+        """The parsed head's size (a head that arrives in one read is refused here)."""
+        self._parsed_head += size
+        if self._parsed_head > self._max_head:
+            raise RequestHeadTooLarge
 
     def _arm_read_deadline(self) -> None:
         self._cancel_read_deadline()
@@ -48,7 +91,10 @@ class BoundedH11Protocol(H11Protocol):
             self._read_deadline = None
 
     def _drop_slow_client(self) -> None:
+        """Close the connection unless the app is still answering a request received in full."""
         self._read_deadline = None
-        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+        cycle = self.cycle
+        answering = cycle is not None and not cycle.more_body and not cycle.response_complete
+        if not answering and not self.transport.is_closing():
             log.info("closing a connection from %s: request not received in time", self.client)
             self.transport.close()

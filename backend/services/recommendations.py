@@ -57,63 +57,56 @@ Caller = User | Account
 
 
 @dataclass(frozen=True)
+class ListRequest:
+    """One list asked for: by whom, for which user (None: the caller), how long, how ranked."""
+
+    caller: Caller
+    user_id: int | None
+    limit: int
+    method: Method
+
+
+@dataclass(frozen=True)
 class CachedAnswer:
     """A cache lookup: whose list, under which key (None: not cacheable), and the stored body."""
 
+    request: ListRequest
     user_id: int
     key: str | None
     body: bytes | None
 
 
 def for_user(
-    db: Session,
-    runtime: RecommenderRuntime,
-    caller: Caller,
-    user_id: int | None,
-    limit: int,
-    use_embeddings: bool,
-    method: Method | None = None,
+    db: Session, runtime: RecommenderRuntime, request: ListRequest
 ) -> list[Recommendation]:
-    target = authorised_target(db, caller, user_id)
-    method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
-    return _timed_recommend(db, runtime, target.id, limit, method)
+    target = authorised_target(db, request.caller, request.user_id)
+    return _timed_recommend(db, runtime, target.id, request.limit, request.method)
 
 
 def for_user_cached(
     db: Session,
     runtime: RecommenderRuntime,
     cache: RecommendationCache,
-    caller: Caller,
-    user_id: int | None,
-    limit: int,
-    use_embeddings: bool,
+    request: ListRequest,
     render: Callable[[list[Recommendation]], bytes],
-    method: Method | None = None,
 ) -> bytes:
     """`for_user` rendered to bytes, from the cache when every input of the answer is unchanged."""
-    method = method or ("hybrid" if use_embeddings else "hybrid_no_embeddings")
-    found = lookup_cached(db, runtime, cache, caller, user_id, limit, method)
+    found = lookup_cached(db, runtime, cache, request)
     if found.body is not None:
         return found.body
-    return compute_answer(db, runtime, cache, found, limit, method, render)
+    return compute_answer(db, runtime, cache, found, render)
 
 
 def lookup_cached(
-    db: Session,
-    runtime: RecommenderRuntime,
-    cache: RecommendationCache,
-    caller: Caller,
-    user_id: int | None,
-    limit: int,
-    method: Method,
+    db: Session, runtime: RecommenderRuntime, cache: RecommendationCache, request: ListRequest
 ) -> CachedAnswer:
     """Authorise and look the answer up: a few indexed reads, no ranking (the API runs it on
     the event loop and only a miss goes to `compute_answer` in the thread pool). The route looks
     for a new model or index in the thread pool first, so the reload check here finds nothing
     due there; a new catalogue (once per import) is still read here."""
-    target = authorised_target(db, caller, user_id)
-    key = _cache_key(db, runtime, target, limit, method)
-    return CachedAnswer(target.id, key, cache.lookup(key))
+    target = authorised_target(db, request.caller, request.user_id)
+    key = _cache_key(db, runtime, target, request.limit, request.method)
+    return CachedAnswer(request, target.id, key, cache.lookup(key))
 
 
 def compute_answer(
@@ -121,13 +114,14 @@ def compute_answer(
     runtime: RecommenderRuntime,
     cache: RecommendationCache,
     found: CachedAnswer,
-    limit: int,
-    method: Method,
     render: Callable[[list[Recommendation]], bytes],
 ) -> bytes:
     """A cache miss: rank, render and keep the body. Fallback answers (no model yet, index
     still building) are never kept: they are temporary."""
-    recs = _timed_recommend(db, runtime, found.user_id, limit, method, plain_rows=True)
+    request = found.request
+    recs = _timed_recommend(
+        db, runtime, found.user_id, request.limit, request.method, plain_rows=True
+    )
     body = render(recs)
     if found.key is not None and not any(r.fallback for r in recs):
         cache.store(found.key, body)
@@ -228,7 +222,8 @@ def recommend(
         picks, scores = ranking.rows, ranking.scores
         reasons = hybrid.explain(user, picks, use_content, features=ranking.features)
     movies = _movie_loader(db, hybrid.catalogue.version, plain_rows)
-    return _movies(movies, hybrid, user, picks, scores, reasons, method, fallback)
+    titles = partial(model_data.movie_rows, db, hybrid.catalogue.version)
+    return _movies(movies, titles, hybrid, user, picks, scores, reasons, method, fallback)
 
 
 def _popularity(
@@ -273,6 +268,7 @@ def _movie_loader(
 
 def _movies(
     load: Callable[[list[int]], list[Movie] | list[MovieRow]],
+    titles: Callable[[list[int]], list[MovieRow]],
     hybrid: HybridRecommender,
     user: UserHistory,
     picks: np.ndarray,
@@ -281,16 +277,18 @@ def _movies(
     method: str,
     fallback: bool = False,
 ) -> list[Recommendation]:
-    """Movies, reasons and predicted stars for the picks; the movies loaded at once."""
+    """Movies, reasons and predicted stars for the picks; the movies loaded at once, the
+    movies a reason names from the in-memory catalogue table (only their titles are shown)."""
     ids = hybrid.catalogue.item_ids[picks].tolist()
-    named = {int(user.item_ids[r.source]) for r in reasons if r.source >= 0}
-    by_id = {m.id: m for m in load(ids + sorted(named))}
+    named = sorted({int(user.item_ids[r.source]) for r in reasons if r.source >= 0})
+    by_id = {m.id: m for m in load(ids)}
+    named_by_id = {m.id: m for m in titles(named)}
     stars = hybrid.predicted_ratings(user, picks)
     out = []
     for k, (movie_id, p) in enumerate(zip(ids, picks, strict=True)):
         if movie_id not in by_id:
             continue
-        reason = _reason(reasons[k], user, by_id)
+        reason = _reason(reasons[k], user, named_by_id)
         predicted = None if np.isnan(stars[k]) else round(float(stars[k]), 1)
         out.append(
             Recommendation(by_id[movie_id], float(scores[p]), reason, method, fallback, predicted)

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from backend.models import Rating, User
     from backend.services import ratings as rating_service
     from backend.services.cache import LocalCache
-    from backend.services.recommendations import for_user_cached
+    from backend.services.recommendations import ListRequest, for_user_cached
     from backend.services.recommender_runtime import get_runtime
 
     settings = get_settings()
@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
             hits = cache.hits
             started = time.perf_counter()
             for_user_cached(
-                db, runtime, cache, admin, user, 10, True, render=served_recommendations_json
+                db,
+                runtime,
+                cache,
+                ListRequest(admin, user, 10, "hybrid"),
+                served_recommendations_json,
             )
             return cache.hits > hits, time.perf_counter() - started
 

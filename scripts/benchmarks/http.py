@@ -1,5 +1,8 @@
 """Recommendations over HTTP: 2 uvicorn workers, 16 concurrent clients, 600 distinct users.
 
+The server is started as the service runs (`python -m backend.cli api`: uvicorn with the
+request-head bounds on httptools, uvloop, limits and access log from Settings).
+
 One warm-up pass over the users (fills the cache and every worker's model state), then the
 measured load: with `wrk` on the PATH (Debian package `wrk`), 16 connections for `--seconds`
 cycling through the users, so the load generator (C, a few microseconds a request) does not
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from backend.devserver import start_server
+from backend.devserver import free_port, start_cli
 from scripts.benchmarks.common import log, rss_mb, save_section, stats_ms
 from scripts.benchmarks.dataset import ADMIN, ADMIN_PASSWORD, env_for, working_copy
 
@@ -81,12 +84,20 @@ def _worker_pids(master: int) -> list[int]:
 
 
 def run_one(
-    label: str, workers: int, users: list[int], passes: int, seconds: int, **settings: str
+    label: str,
+    workers: int,
+    users: list[int],
+    passes: int,
+    seconds: int,
+    port: int = 0,
+    **settings: str,
 ) -> dict:
     with tempfile.TemporaryDirectory(prefix="movierec-http-") as tmp:
         home = working_copy(Path(tmp) / "catalogue")
-        env = env_for(home, **settings)
-        server = start_server(env, Path(tmp) / "server.log", workers=workers)
+        env = env_for(home, web_concurrency=str(workers), **settings)
+        # The production command (`backend.cli api`: uvicorn with the protocol, limits and
+        # access-log setting the service runs with), not a bare uvicorn.
+        server = start_cli("api", env, Path(tmp) / "server.log", port or free_port())
         try:
             ready = server.wait("/ready", timeout=300)
             token = httpx.post(
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=20, help="measured seconds (wrk)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--redis-url", default="", help="share the cache through this Redis")
+    parser.add_argument("--port", type=int, default=0, help="the server's port (0: a free one)")
     args = parser.parse_args(argv)
     from sqlalchemy import create_engine, text
 
@@ -136,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         "users": len(users),
         "passes": args.passes,
         "cache_backend": "redis" if args.redis_url else "in-process LRU per worker",
+        "server": "backend.cli api (uvicorn, httptools with the request-head bounds, uvloop)",
         "with_cache": run_one(
-            "with cache", args.workers, users, args.passes, args.seconds, **cache
+            "with cache", args.workers, users, args.passes, args.seconds, args.port, **cache
         ),
         "without_cache": run_one(
             "cache disabled",
@@ -145,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             users,
             args.passes,
             args.seconds,
+            args.port,
             recommendation_cache="false",
         ),
     }

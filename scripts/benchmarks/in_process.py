@@ -66,10 +66,9 @@ def child() -> dict:
         never = DisabledCache()
 
         def service_miss(user: int) -> None:
-            found = service.lookup_cached(db, runtime, never, admin, user, K, "hybrid")
-            service.compute_answer(
-                db, runtime, never, found, K, "hybrid", served_recommendations_json
-            )
+            request = service.ListRequest(admin, user, K, "hybrid")
+            found = service.lookup_cached(db, runtime, never, request)
+            service.compute_answer(db, runtime, never, found, served_recommendations_json)
 
         for name, fn in (("public_api", public), ("service_miss", service_miss)):
             for user in users:  # warm-up pass

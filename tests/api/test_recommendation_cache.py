@@ -64,9 +64,9 @@ def test_cached_answer_is_byte_for_byte_the_uncached_one(cached_client, loaded, 
     assert _body(second) == _body(first)
     with SessionLocal() as db:
         caller = db.query(User).filter_by(username="cachey").one()
-        recs = recommendation_service.for_user(
-            db, loaded, caller, None, 7, use_embeddings == "true"
-        )
+        method = "hybrid" if use_embeddings == "true" else "hybrid_no_embeddings"
+        request = recommendation_service.ListRequest(caller, None, 7, method)
+        recs = recommendation_service.for_user(db, loaded, request)
         assert served_recommendations_json(recs) == _body(second)
     assert [m["id"] for m in second.json()] == [r.movie.id for r in recs]
 
@@ -124,8 +124,9 @@ def test_local_caches_of_two_workers_never_serve_a_list_older_than_a_rating(cach
     def other_workers_list() -> list[int]:
         with SessionLocal() as db:
             caller = db.query(User).filter_by(username="two-workers").one()
+            request = recommendation_service.ListRequest(caller, None, 10, "hybrid_no_embeddings")
             body = recommendation_service.for_user_cached(
-                db, loaded, other_worker, caller, None, 10, False, served_recommendations_json
+                db, loaded, other_worker, request, served_recommendations_json
             )
         return [item["id"] for item in json.loads(body)]
 

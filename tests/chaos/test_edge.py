@@ -3,6 +3,7 @@ slow clients, and forwarded addresses that are not believed unless from a truste
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 
@@ -66,6 +67,40 @@ def test_an_oversized_head_is_refused(server):
     _, port = server
     reply = _raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
     assert not reply.startswith(b"HTTP/1.1 200"), reply[:200]
+
+
+def test_an_oversized_head_sent_in_pieces_is_refused_before_it_ends(server):
+    _, port = server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        refused = b""
+        for _ in range(40):  # 40 x 1 KiB headers: past MAX_HEADER_BYTES (16 KiB), never ended
+            try:
+                sock.sendall(b"X-Part: " + b"a" * 1000 + b"\r\n")
+            except OSError:
+                break
+            time.sleep(0.01)
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            refused = sock.recv(1024)
+    assert refused.startswith(b"HTTP/1.1 400"), refused[:200]
+
+
+def test_heads_under_the_limit_and_keep_alive_requests_are_served(server):
+    _, port = server
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Fill: " + b"a" * 12_000 + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for _ in range(3):  # one connection, one request after another
+            sock.sendall(head)
+            reply = sock.recv(65536)
+            assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    body = b'{"username": "x"}'
+    post = (
+        b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    reply = _raw(port, post, wait=3)  # head and body in one packet: answered, not refused
+    assert reply.startswith(b"HTTP/1.1 422"), reply[:200]
 
 
 def test_slow_clients_are_disconnected(server):

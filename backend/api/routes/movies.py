@@ -111,17 +111,14 @@ async def recommendations(
     if runtime.reload_due():  # a retrain may have published: load it off the event loop
         await run_in_threadpool(runtime.maybe_reload)
     plan = experiment_service.plan_for(db, caller, user_id, use_embeddings)
-    found = recommendation_service.lookup_cached(
-        db, runtime, cache, caller, user_id, limit, plan.method
-    )
+    request = recommendation_service.ListRequest(caller, user_id, limit, plan.method)
+    found = recommendation_service.lookup_cached(db, runtime, cache, request)
     body = found.body or await run_in_threadpool(
         recommendation_service.compute_answer,
         db,
         runtime,
         cache,
         found,
-        limit,
-        plan.method,
         served_recommendations_json,
     )
     request_id, body = impression_service.record_served(
