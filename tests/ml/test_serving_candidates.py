@@ -129,8 +129,8 @@ def test_the_switch_follows_the_catalogue_size(trained) -> None:  # noqa: ANN001
     assert built is not None and built.svd_reference.catalogue.item_ids.size == 10
 
 
-def test_ease_views_score_from_one_slice_of_b_as_the_exhaustive_path(trained) -> None:  # noqa: ANN001
-    """Both EASE signals (plain and recency-weighted) from one slice of the rated rows of B
+def test_ease_views_score_in_one_pass_as_the_exhaustive_path(trained) -> None:  # noqa: ANN001
+    """Both EASE signals (plain and recency-weighted) from one pass over the rated rows of B
     give the exhaustive path's scores on EASE's rows, for users with and without ratings."""
     model, data, catalogue, content = trained
     switched = _switched(model, catalogue, content)
