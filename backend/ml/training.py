@@ -172,7 +172,7 @@ def _validation_setup(
                 best = (l2, hybrid, 0.0)
                 break
             with blas_single_thread():
-                scores[str(l2)] = _signal_ndcg(hybrid, train_by_user, val_by_user, users, params)
+                scores[str(l2)] = _signal_ndcg(hybrid, train_by_user, val_by_user, users, params)[0]
             log.info("item model l2 %s: validation NDCG %.4f", l2, scores[str(l2)])
             # The served l2 counts KEEP_MARGIN better: a retrain must not flip it on noise.
             sticky = scores[str(l2)] * (1 + KEEP_MARGIN * (l2 == served_l2))
@@ -198,11 +198,10 @@ def _validation_setup(
 def _choose_recent_half_life(hybrid, split, params, served):  # noqa: ANN001, ANN202
     """The item_recent half-life with the best validation NDCG@k of that signal alone (the
     served one counts KEEP_MARGIN better); returns the hybrid rebound with it."""
-    scores = {}
+    views = [hybrid.model("item_item").as_recent(h) for h in params.recent_half_lives]
     with blas_single_thread():
-        for half_life in params.recent_half_lives:
-            model = hybrid.model("item_item").as_recent(half_life)
-            scores[str(half_life)] = _signal_ndcg(hybrid, *split, params, model)
+        ndcg = _signal_ndcg(hybrid, *split, params, views)
+    scores = {str(h): value for h, value in zip(params.recent_half_lives, ndcg, strict=True)}
     log.info("item_recent half-life: validation NDCG %s", scores)
     sticky = {h: scores[str(h)] * (1 + KEEP_MARGIN * (h == served))
               for h in params.recent_half_lives}  # fmt: skip
@@ -211,18 +210,21 @@ def _choose_recent_half_life(hybrid, split, params, served):  # noqa: ANN001, AN
     return hybrid.bind(hybrid.catalogue, hybrid.content), float(best), scores
 
 
-def _signal_ndcg(hybrid, train_by_user, val_by_user, users, params, model=None) -> float:  # noqa: ANN001
-    """Validation NDCG@k of one signal alone (EASE unless `model`) over the warm movies."""
-    model = model or hybrid.model("item_item")
+def _signal_ndcg(hybrid, train_by_user, val_by_user, users, params, views=None) -> list[float]:  # noqa: ANN001
+    """Validation NDCG@k of each view of EASE alone (EASE itself unless `views`) over the warm
+    movies, every view scored from one pass over each user's rows of B."""
+    views = views or [hybrid.model("item_item")]
     cold = np.flatnonzero(hybrid.is_cold)
-    recs, relevant = [], []
+    recs, relevant = [[] for _ in views], []
     for user in users:
         history = hybrid.user(int(user), *train_by_user[int(user)])
         positives = hybrid.catalogue.positions(val_by_user[int(user)][0])
         positives = positives[positives >= 0]
-        recs.append(model.rank(history, params.ndcg_k, exclude=cold))
+        skip = np.r_[history.rows, cold]
+        for found, scores in zip(recs, views[0].score_views(history, views), strict=True):
+            found.append(top_n(scores, params.ndcg_k, skip))
         relevant.append(positives[~hybrid.is_cold[positives]])
-    return ndcg_at_k(recs, relevant, params.ndcg_k)
+    return [ndcg_at_k(found, relevant, params.ndcg_k) for found in recs]
 
 
 def learn_blend_weights(
