@@ -35,7 +35,16 @@ RECENT_HALF_LIFE = 10.0
 COLLABORATIVE = ("svd", *EASE_SIGNALS)
 CONTENT = ("content_text", "content_watch", "content_image")
 POPULAR = ("popularity", "trending", "metadata_popularity")
-LIKED_RATING = 3.5  # on the 0.5-5 star scale: the lowest rating that reads as "liked"
+LIKED_RATING = 4.0  # on the 0.5-5 star scale: a rating that reads as "liked"
+FAIR_RATING = 3.5  # what a reason may name when the user rated nothing LIKED_RATING or more
+
+
+def liked_sources(ratings: np.ndarray) -> np.ndarray:
+    """The rated movies a reason may name: those rated >= LIKED_RATING, or >= FAIR_RATING for
+    a user with none ("Because you liked X" for a 2-star rating explains nothing)."""
+    ratings = np.asarray(ratings, dtype=np.float64)
+    liked = ratings >= LIKED_RATING
+    return liked if liked.any() else ratings >= FAIR_RATING
 
 
 @dataclass
@@ -233,10 +242,11 @@ class HybridRecommender(Recommender):
     ) -> list[Explanation]:
         """The signal group that adds most to each picked row's blend score, and its source.
 
-        Collaborative reasons name the liked movie (rated >= LIKED_RATING) with the largest EASE
-        weight towards the pick (its top liked contributor) when EASE adds more to the pick than
-        SVD does; where SVD leads there is no single movie to name ("taste"). Content reasons
-        (embedding mode only) name the liked movie with the closest story.
+        Collaborative reasons name the liked movie (`liked_sources`) with the largest EASE
+        weight B[movie, pick] (its top liked contributor, every rated movie voting alike) when
+        EASE adds more to the pick than SVD does; where SVD leads there is no single movie to
+        name ("taste"). Content reasons (embedding mode only) name the liked movie with the
+        closest story.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if features is None:
@@ -264,14 +274,13 @@ class HybridRecommender(Recommender):
             for n in ("item_item", "item_recent", "svd")
         )
         ease_part = ease_part + recent_part
-        # Only a movie the user liked is named: a disliked one also carries EASE weight, but
-        # "Because you rated X 2 stars" explains nothing a person would accept.
-        liked = user.ratings >= LIKED_RATING
+        # The named movie is the liked one with the largest EASE weight B[movie, pick]: how
+        # strongly people who watched it also watched the pick. Not weighted by recency: the
+        # latest-rated movie adds most to item_recent's vote even when unrelated to the pick,
+        # and "Because you liked Thor" under "12 Angry Men" reads as false.
         ease = None
         if len(user):
-            ease = self._models["item_item"].contributions(user, rows)
-            ease = ease * self._ease_votes(user, weights, ease, features[rows], rows)[:, None]
-            ease[~liked] = 0.0
+            ease = self._models["item_item"].contributions(user, rows, liked_sources(user.ratings))
         nearest = (
             self._content["content_text"].nearest_liked(user, rows)
             if use_content and self.has_text
@@ -298,41 +307,6 @@ class HybridRecommender(Recommender):
             else:
                 out.append(Explanation("popular"))
         return out
-
-    def _ease_votes(
-        self,
-        user: UserHistory,
-        weights: BlendWeights,
-        contributions: np.ndarray,
-        picked_features: np.ndarray,
-        rows: np.ndarray,
-    ) -> np.ndarray:
-        """What each rated movie adds per unit of B towards a pick's blend score, summed over
-        the EASE signals: weight x the movie's vote (1, or its recency weight) / the signal's
-        spread for this user (the blend sees z-scores). Ranks the contributors exactly.
-
-        The spread comes from the picks themselves: their raw scores (`contributions`, B over
-        every rated movie, weighted by the votes) against their z-scores are a line whose
-        slope is the spread; only where the picks cannot tell it are the signals scored again.
-        """
-        votes = np.zeros(len(user))
-        warm = ~self.is_cold[rows]
-        for name in EASE_SIGNALS:
-            if name not in weights.names:
-                continue
-            column = weights.names.index(name)
-            vote = self._models[name].history_weights(user)
-            vote = np.ones(len(user)) if vote is None else vote
-            raw = (vote @ contributions)[warm]
-            z = picked_features[warm, column] / self._shrink[rows][warm]
-            dz = z - z.mean()
-            if (dz**2).sum() > 1e-12:
-                spread = float(dz @ (raw - raw.mean()) / (dz**2).sum())
-            else:
-                spread = float(self._ease_scores(user)[name].std())
-            if spread > 1e-12:
-                votes += weights.weights[column] * vote / spread
-        return votes
 
     def _ease_scores(self, user: UserHistory) -> dict[str, np.ndarray]:
         """The EASE signals (plain and recency-weighted) from one gather of B's rows."""

@@ -42,3 +42,15 @@ def temporal_split(
     test = np.zeros(len(data), dtype=bool)
     test[order] = rank >= size - n_test
     return ~test, test
+
+
+def validation_split(
+    data: Interactions, how: str, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) masks: `how` is "temporal" (each user's latest ratings) or "random";
+    without timestamps every split is a random one."""
+    if how not in ("temporal", "random"):
+        raise ValueError(f"unknown validation split {how!r}: temporal or random")
+    if data.timestamps is None or how == "random":
+        return per_user_split(data, fraction, rng)
+    return temporal_split(data, fraction)

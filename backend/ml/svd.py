@@ -64,8 +64,10 @@ class SVDModel(Recommender):
 
         params = params or SVDParams()
         started = time.perf_counter()
-        algo = SVD(**asdict(params))
-        algo.fit(build_trainset(data))
+        trainset = build_trainset(data)
+        init = IdSeededInit(trainset, params.random_state)
+        algo = SVD(**{**asdict(params), "random_state": init})
+        algo.fit(trainset)
         model = cls.from_surprise(algo)
         model.meta.update(
             {
@@ -251,6 +253,44 @@ class SVDModel(Recommender):
             )
         model.meta = json.loads((directory / "svd.json").read_text())
         return model
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """A 64-bit integer hash (SplitMix64's finaliser), elementwise; wraps around by design."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def id_normals(ids: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """(len(ids), n) standard normals, each row a function of its id and `seed` alone."""
+    base = _splitmix64(np.asarray(ids).astype(np.int64).view(np.uint64) ^ np.uint64(seed))
+    keys = _splitmix64(base[:, None] + np.arange(2 * n, dtype=np.uint64)[None, :])
+    uniform = ((keys >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53  # in (0, 1)
+    u1, u2 = uniform[:, :n], uniform[:, n:]
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+class IdSeededInit(np.random.RandomState):
+    """The RNG surprise's SVD draws its starting factors from, users' first, then movies'.
+
+    Drawn from one stream, one user more in a retrain shifted every movie's starting factors,
+    and the retrained model reshuffled lists (ml-100k: 10 new ratings moved 10% of everyone's
+    top-10). Here each user's and movie's starting factors are a function of its raw id.
+    """
+
+    def __init__(self, trainset, seed: int) -> None:  # noqa: ANN001 - a surprise Trainset
+        super().__init__(seed)
+        users = [trainset.to_raw_uid(u) for u in range(trainset.n_users)]
+        items = [trainset.to_raw_iid(i) for i in range(trainset.n_items)]
+        self._pending = [(np.array(users), 2 * seed), (np.array(items), 2 * seed + 1)]
+
+    def normal(self, loc=0.0, scale=1.0, size=None):  # noqa: ANN001, ANN201 - RandomState's
+        ids, salt = self._pending.pop(0)
+        assert size is not None and size[0] == len(ids)
+        return loc + scale * id_normals(ids, size[1], salt)
 
 
 def build_trainset(data: Interactions):  # noqa: ANN201

@@ -36,7 +36,7 @@ from backend.ml.size_policy import (
     plan_for,
     sample_users,
 )
-from backend.ml.splits import per_user_split, temporal_split
+from backend.ml.splits import validation_split
 from backend.ml.stages import StageClock, blas_single_thread
 from backend.ml.svd import SVDModel, SVDParams
 
@@ -57,6 +57,9 @@ class TrainParams:
     item_min_support: int = 3
     item_neighbours: int = 200
     validation_fraction: float = 0.2
+    # The blend's validation split: "temporal" (each user's latest ratings: what they watch
+    # next, as served) or "random" (gaps in the past: the MS Recommenders protocol's question).
+    validation_split: str = "temporal"
     # Held-out validation ratings the blend learns to put first: what users rated this or
     # higher next (liked, as the evaluation judges), not merely what they rated.
     target_rating: float = 4.0
@@ -128,10 +131,8 @@ def _validation_setup(
     served_l2 = previous.meta.get("item_l2") if previous is not None else None
     n_all = len(data)
     data = sample_users(data, plan.validation_max_ratings, rng)
-    if data.timestamps is not None:
-        train_mask, val_mask = temporal_split(data, params.validation_fraction)
-    else:
-        train_mask, val_mask = per_user_split(data, params.validation_fraction, rng)
+    how, fraction = params.validation_split, params.validation_fraction
+    train_mask, val_mask = validation_split(data, how, fraction, rng)
     items = distinct(data.item_ids)
     n_cold = int(len(items) * params.cold_item_fraction)
     cold_items = rng.choice(items, size=n_cold, replace=False) if n_cold else np.zeros(0, int)
@@ -300,8 +301,7 @@ def _learn_from_validation(
                              np.full(negatives.size, 1.0 / max(negatives.size, 1))])  # fmt: skip
     if not labels:
         raise ValueError("no validation user has a held-out movie in the catalogue")
-    y = np.concatenate(labels)
-    sw = np.concatenate(weights)
+    y, sw = np.concatenate(labels), np.concatenate(weights)
     sw *= len(sw) / sw.sum()
     trained_at = datetime.now(UTC).isoformat()
     out = []

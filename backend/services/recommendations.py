@@ -304,7 +304,7 @@ def _reason(why: Explanation, user: UserHistory, movies: dict[int, Movie | Movie
     if why.kind == "collaborative" and title:
         rating = user.ratings[why.source]
         stars = f"{rating:g} star" + ("" if rating == 1 else "s")
-        return f"Because you rated {title} {stars}"
+        return f"Because you liked {title} ({stars})"
     if why.kind == "content" and title:
         return f"Similar story to {title}"
     if why.kind == "new":

@@ -12,7 +12,7 @@ from backend.ml.cold_blend import (
     cold_user_names,
     learn_cold_user_blends,
 )
-from backend.ml.hybrid import SUPPORT_SHRINKAGE, HybridRecommender
+from backend.ml.hybrid import SUPPORT_SHRINKAGE, HybridRecommender, liked_sources
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import ItemItemModel
 from backend.ml.popularity import PopularityModel
@@ -180,5 +180,32 @@ def test_a_liked_movie_is_named_only_where_ease_adds_more_than_svd():
         assert why[0].kind == kind and (kind == "collaborative" or why[1].kind == kind)
         if kind == "collaborative":
             ease = hybrid.model("item_item").contributions(user, top[:1])[:, 0]
-            ease = np.where(user.ratings >= 3.5, ease, 0.0)
+            ease = np.where(liked_sources(user.ratings), ease, 0.0)
             assert ease.max() > 0 and why[0].source == int(np.argmax(ease))
+
+
+def test_content_weights_stay_only_where_they_rank_validation_better():
+    """Two users, pools of 3 movies, signals (svd, content_text): the hit is the movie with the
+    highest content score for user 0 and the highest svd score for user 1."""
+    from backend.ml.cold_blend import _content_where_it_helps, _Pools
+
+    features = [
+        np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]),  # user 0: hit = row 1 (content)
+        np.array([[1.0, 0.0], [0.0, 0.4], [0.2, 0.2]]),  # user 1: hit = row 0 (svd)
+    ]
+    hits = [np.array([False, True, False]), np.array([True, False, False])]
+    pools = _Pools([], [], [], features, hits, [1, 1])
+    names = ["svd", "content_text", "cold", "cold_content_text"]
+    without = BlendWeights(["svd", "cold"], np.array([1.0, -2.0]))
+    # svd 1, content 2: both users' hits first (NDCG 1 each) against svd alone (user 0's hit
+    # third: 1 / log2(4) = 0.5): content stays
+    helps = BlendWeights(names, np.array([1.0, 2.0, -1.0, 0.5]))
+    kept = _content_where_it_helps(pools, helps, without, k=3)
+    assert kept.weights.tolist() == [1.0, 2.0, -1.0, 0.5]
+    assert kept.metrics["validation_ndcg_without_content"] == pytest.approx(0.75)
+    # svd 1, content -1: user 0's hit last (0.5), user 1's first: no better than without
+    # content, so the blend without content (content 0) is served; cold-movie columns stay
+    hurts = BlendWeights(names, np.array([1.0, -1.0, -1.0, 0.5]))
+    dropped = _content_where_it_helps(pools, hurts, without, k=3)
+    assert dropped.weights.tolist() == [1.0, 0.0, -1.0, 0.5]
+    assert dropped.metrics["content_dropped"] is True

@@ -57,11 +57,16 @@ def test_splits_leak_no_test_rating(synthetic, spied_run):
     assert not (train_mask & test_mask).any() and (train_mask | test_mask).all()
     assert len(seen[2]) == int(train_mask.sum())
     assert P.pairs_overlap(seen[2], data.subset(test_mask)) == 0
+    # ... and so was the hybrid whose blend learns on a random validation split (reported
+    # beside the served one)
+    assert len(seen[3]) == int(train_mask.sum())
+    assert P.pairs_overlap(seen[3], data.subset(test_mask)) == 0
+    assert "hybrid_random_validation" in result["ms_split"]
     assert result["ms_split"]["_protocol"]["leaked_test_pairs_in_train"] == 0
     # cold movies: every rating of the cold movies is gone from training
     cold = result["cold_items"]["_protocol"]
-    assert seen[3].n_items == data.n_items - cold["cold_movies"]
-    assert len(seen[3]) == cold["train_ratings"] and cold["test_ratings"] > 0
+    assert seen[4].n_items == data.n_items - cold["cold_movies"]
+    assert len(seen[4]) == cold["train_ratings"] and cold["test_ratings"] > 0
     # rating CV: folds are disjoint and cover every rating once
     folds = X.kfold_indices(len(data), 5, X.SEED)
     assert np.array_equal(np.sort(np.concatenate(folds)), np.arange(len(data)))

@@ -163,13 +163,20 @@ def evaluate_ms_split(ds: EvalDataset, emb, params: TrainParams, tuned: dict, se
     catalogue = Catalogue(ds.movie_ids, ds.vote_counts, ds.name)
     train_mask, test_mask = per_user_split(ds.ratings, 0.25, np.random.default_rng(seed))
     train, test = ds.ratings.subset(train_mask), ds.ratings.subset(test_mask)
-    hybrid = HybridRecommender.fit(train, catalogue, content_matrices(emb, "eval"), params)
+    content = content_matrices(emb, "eval")
+    hybrid = HybridRecommender.fit(train, catalogue, content, params)
+    # Not the served model: the same hybrid with its blend learned on a random validation split
+    # (the protocol's question), beside the served one, whose blend learns what users watch next.
+    matched = HybridRecommender.fit(
+        train, catalogue, content, replace(params, validation_split="random")
+    )
     ease, tuned_here = tuned_ease(train, catalogue)
     als, als_here = tuned_als(train, catalogue)
     held = test.by_user()
     users = sorted(set(held) & set(train.by_user()))
-    out = _score(_methods(hybrid, {"ease": ease, "als": als}), catalogue, train, held, users,
-                 _genres(ds), None)  # fmt: skip
+    methods = _methods(hybrid, {"ease": ease, "als": als})
+    methods["hybrid_random_validation"] = _Hybrid(matched, matched.has_text)
+    out = _score(methods, catalogue, train, held, users, _genres(ds), None)
     out["content_text_image"] = dict(SKIPPED_IMAGE)
     out["_protocol"] = {"split": f"per-user random 75/25, seed {seed}", "relevant": "all held out",
                         "leaked_test_pairs_in_train": P.pairs_overlap(train, test),
@@ -316,4 +323,7 @@ def goals(result: dict) -> dict:
         out["ms_split_ndcg@10_vs_ease"] = {
             "hybrid": ms["hybrid"]["ndcg@10"], "ease": ms["ease"]["ndcg@10"],
             "met": bool(ms["hybrid"]["ndcg@10"] >= ms["ease"]["ndcg@10"])}  # fmt: skip
+        if "hybrid_random_validation" in ms:  # reported beside it, never instead of it
+            matched = ms["hybrid_random_validation"]["ndcg@10"]
+            out["ms_split_ndcg@10_vs_ease"]["hybrid_random_validation"] = matched
     return out
