@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 
 from backend.ml.ann import VectorIndex, load_index, make_index, mips_augment, mips_query
 from backend.ml.base import Recommender, UserHistory
@@ -141,9 +140,6 @@ class AnnCandidates(Recommender):
 # ---------------------------------------------------------------------- the served hybrid
 # Arrays the same for every user: their top rows are candidates for everyone.
 POPULAR_KINDS = ("popularity", "trending", "metadata_popularity")
-# A user whose rated movies' rows of B hold more than this share of its entries is scored by one
-# product of B's transpose with the dense votes (a fixed cost) instead of a gather of the rows.
-HEAVY_SHARE = 0.1
 
 
 @dataclass
@@ -180,7 +176,6 @@ class BlendCandidates:
     ease_rows: np.ndarray  # catalogue rows of EASE's items
     ease_positions: np.ndarray  # their positions among EASE's items
     ease_slot: np.ndarray  # catalogue row -> index into ease_rows (-1: not an EASE item)
-    ease_columns: sparse.csr_matrix  # B's transpose: one pass over it scores a heavy user
     svd_reference: Recommender  # the SVD bound to the reference movies
     content_reference: dict[str, np.ndarray]  # content signal -> its reference rows' vectors
     svd_index: VectorIndex
@@ -229,8 +224,7 @@ class BlendCandidates:
             text_index.build(text.text[rows], rows)
         return cls(
             per_source, np.unique(np.concatenate(popular)), ease_rows, positions[ease_rows],
-            ease_slot, items.weights.T.tocsr(), svd_reference, content_reference, svd_index,
-            text_index,
+            ease_slot, svd_reference, content_reference, svd_index, text_index,
         )  # fmt: skip
 
     def rows(
@@ -296,33 +290,17 @@ class BlendCandidates:
 
     def _ease_scores(self, views: list[ItemItemModel], user: UserHistory) -> dict[str, np.ndarray]:
         """EASE-type signals (views of one B: plain, recency-weighted) on `ease_rows` (the rest
-        of the catalogue scores 0), from one pass over the rated movies' rows of B; for a user
-        whose rows hold more than HEAVY_SHARE of B's entries, one product of B's transpose with
-        the dense votes instead (a user with thousands of ratings touches most of B, and the
-        gather costs several times the product)."""
-        n = self.ease_columns.shape[0]
-        rated = views[0].positions(user.item_ids) if len(user) else np.zeros(0, np.int64)
+        of the catalogue scores 0), all from one pass over the rated movies' rows of B (the
+        exhaustive path's `_vote_sums`: a gather for most users, one sparse product in C for a
+        user with thousands of ratings, whose rows hold a fifth of B at 10,000 items)."""
+        rated = views[0].positions(user.item_ids)
         mask = rated >= 0
-        rated = rated[mask]
-        votes = np.ones((rated.size, len(views)))
-        for j, view in enumerate(views):
+        votes = []
+        for view in views:
             weights = view.history_weights(user)
-            if weights is not None:
-                votes[:, j] = weights[mask]
-        indptr = views[0].weights.indptr
-        if rated.size == 0:
-            scores = np.zeros((n, len(views)))
-        elif (indptr[rated + 1] - indptr[rated]).sum() > HEAVY_SHARE * indptr[-1]:
-            dense = np.zeros((n, len(views)))
-            np.add.at(dense, rated, votes)
-            scores = np.asarray(self.ease_columns @ dense)
-        else:
-            owner, columns, values = views[0]._gather_rows(rated)
-            scores = np.column_stack(
-                [np.bincount(columns, weights=values * votes[owner, j], minlength=n)
-                 for j in range(len(views))]
-            )  # fmt: skip
-        return {view.name: scores[self.ease_positions, j] for j, view in enumerate(views)}
+            votes.append(None if weights is None else weights[mask])
+        sums = views[0]._vote_sums(rated[mask], votes)
+        return {view.name: sums[j, self.ease_positions] for j, view in enumerate(views)}
 
     def _z_rows(
         self,

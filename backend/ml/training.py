@@ -146,37 +146,39 @@ def _validation_setup(
     if len(users) > params.blend_users:
         users = np.sort(rng.choice(users, size=params.blend_users, replace=False))
     clock.done("validation_split")
-    svd = fit_svd(train, params, plan)
-    clock.done("validation_svd")
-    popularity = PopularityModel.fit(train)
     # The ridge strength scales with the amount of data (the Gram diagonal counts ratings), so a
     # full-data l2 is tried on the smaller validation-training set at its share.
     share = len(train) / max(n_all, 1)
     if plan.item_l2_grid:
         grid = sorted({params.item_l2 * f for f in params.item_l2_factors}) or [params.item_l2]
-        single_l2 = grid[0]
+        fitted = [l2 * share for l2 in grid] if len(grid) > 1 else grid
     else:  # above the size policy's threshold: the served l2, at the share, no grid
-        grid, single_l2 = [float(served_l2 or params.item_l2)], float(served_l2 or params.item_l2)
-        single_l2 *= share
+        grid = [float(served_l2 or params.item_l2)]
+        fitted = [grid[0] * share]
     scores: dict[str, float] = {}
     best = None
-    for l2 in grid:
-        model = fit_item_model(train, params, l2 * share if len(grid) > 1 else single_l2, plan)
-        hybrid = HybridRecommender(
-            svd, model, popularity,
-            BlendWeights.default(WARM_SIGNALS), BlendWeights.default(WARM_SIGNALS),
-        ).bind(catalogue, content)  # fmt: skip
-        if len(grid) > 1:
+    # The item models (LAPACK, which releases the GIL) are fitted on a second thread, one after
+    # the other, while this one fits the SVD and scores each finished model on validation.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="item-model") as pool:
+        fits = [pool.submit(fit_item_model, train, params, l2, plan) for l2 in fitted]
+        svd = fit_svd(train, params, plan)
+        clock.done("validation_svd")
+        popularity = PopularityModel.fit(train)
+        for l2, fit in zip(grid, fits, strict=True):
+            hybrid = HybridRecommender(
+                svd, fit.result(), popularity,
+                BlendWeights.default(WARM_SIGNALS), BlendWeights.default(WARM_SIGNALS),
+            ).bind(catalogue, content)  # fmt: skip
+            if len(grid) == 1:
+                best = (l2, hybrid, 0.0)
+                break
             with blas_single_thread():
-                scores[str(l2)] = _signal_ndcg(hybrid, train_by_user, val_by_user, users, params)
+                scores[str(l2)] = _signal_ndcg(hybrid, train_by_user, val_by_user, users, params)[0]
             log.info("item model l2 %s: validation NDCG %.4f", l2, scores[str(l2)])
             # The served l2 counts KEEP_MARGIN better: a retrain must not flip it on noise.
             sticky = scores[str(l2)] * (1 + KEEP_MARGIN * (l2 == served_l2))
-            if best is not None and sticky <= best[2]:
-                continue
-            best = (l2, hybrid, sticky)
-        else:
-            best = (l2, hybrid, 0.0)
+            if best is None or sticky > best[2]:
+                best = (l2, hybrid, sticky)
     assert best is not None
     served_half_life = previous.meta.get("item_recent_half_life") if previous is not None else None
     hybrid, half_life, half_life_scores = _choose_recent_half_life(
@@ -197,11 +199,10 @@ def _validation_setup(
 def _choose_recent_half_life(hybrid, split, params, served):  # noqa: ANN001, ANN202
     """The item_recent half-life with the best validation NDCG@k of that signal alone (the
     served one counts KEEP_MARGIN better); returns the hybrid rebound with it."""
-    scores = {}
+    views = [hybrid.model("item_item").as_recent(h) for h in params.recent_half_lives]
     with blas_single_thread():
-        for half_life in params.recent_half_lives:
-            model = hybrid.model("item_item").as_recent(half_life)
-            scores[str(half_life)] = _signal_ndcg(hybrid, *split, params, model)
+        ndcg = _signal_ndcg(hybrid, *split, params, views)
+    scores = {str(h): value for h, value in zip(params.recent_half_lives, ndcg, strict=True)}
     log.info("item_recent half-life: validation NDCG %s", scores)
     sticky = {h: scores[str(h)] * (1 + KEEP_MARGIN * (h == served))
               for h in params.recent_half_lives}  # fmt: skip
@@ -210,18 +211,21 @@ def _choose_recent_half_life(hybrid, split, params, served):  # noqa: ANN001, AN
     return hybrid.bind(hybrid.catalogue, hybrid.content), float(best), scores
 
 
-def _signal_ndcg(hybrid, train_by_user, val_by_user, users, params, model=None) -> float:  # noqa: ANN001
-    """Validation NDCG@k of one signal alone (EASE unless `model`) over the warm movies."""
-    model = model or hybrid.model("item_item")
+def _signal_ndcg(hybrid, train_by_user, val_by_user, users, params, views=None) -> list[float]:  # noqa: ANN001
+    """Validation NDCG@k of each view of EASE alone (EASE itself unless `views`) over the warm
+    movies, every view scored from one pass over each user's rows of B."""
+    views = views or [hybrid.model("item_item")]
     cold = np.flatnonzero(hybrid.is_cold)
-    recs, relevant = [], []
+    recs, relevant = [[] for _ in views], []
     for user in users:
         history = hybrid.user(int(user), *train_by_user[int(user)])
         positives = hybrid.catalogue.positions(val_by_user[int(user)][0])
         positives = positives[positives >= 0]
-        recs.append(model.rank(history, params.ndcg_k, exclude=cold))
+        skip = np.r_[history.rows, cold]
+        for found, scores in zip(recs, views[0].score_views(history, views), strict=True):
+            found.append(top_n(scores, params.ndcg_k, skip))
         relevant.append(positives[~hybrid.is_cold[positives]])
-    return ndcg_at_k(recs, relevant, params.ndcg_k)
+    return [ndcg_at_k(found, relevant, params.ndcg_k) for found in recs]
 
 
 def learn_blend_weights(

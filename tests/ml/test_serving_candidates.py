@@ -129,17 +129,9 @@ def test_the_switch_follows_the_catalogue_size(trained) -> None:  # noqa: ANN001
     assert built is not None and built.svd_reference.catalogue.item_ids.size == 10
 
 
-@pytest.mark.parametrize("heavy_share", [0.0, 1.0])
-def test_ease_views_score_alike_by_gather_and_by_the_transposed_product(
-    trained,  # noqa: ANN001
-    monkeypatch,  # noqa: ANN001
-    heavy_share: float,
-) -> None:
-    """Light users' rows of B are gathered, heavy users' votes go through B's transpose: both
-    give the exhaustive path's EASE and recency-weighted EASE scores on EASE's rows."""
-    from backend.ml import candidates
-
-    monkeypatch.setattr(candidates, "HEAVY_SHARE", heavy_share)
+def test_ease_views_score_in_one_pass_as_the_exhaustive_path(trained) -> None:  # noqa: ANN001
+    """Both EASE signals (plain and recency-weighted) from one pass over the rated rows of B
+    give the exhaustive path's scores on EASE's rows, for users with and without ratings."""
     model, data, catalogue, content = trained
     switched = _switched(model, catalogue, content)
     rows = switched.candidates.ease_rows

@@ -1,5 +1,6 @@
-"""The fit of each model in a retrain: EASE's inverse and pruning, and the final item model
-fitted beside the blend learning with the l2 chosen on validation."""
+"""The fit of each model in a retrain: EASE's inverse and pruning, and the item models fitted on
+a second thread (the validation grid's beside the SVD and the validation scoring, the final one
+beside the blend learning, with the l2 chosen on validation)."""
 
 from __future__ import annotations
 
@@ -90,8 +91,46 @@ def test_the_final_item_model_is_fitted_beside_the_blend_with_the_chosen_l2(monk
     chosen = hybrid.meta["item_l2"]
     assert chosen in (20.0, 50.0)
     final = [c for c in calls if c[1] == len(data)]
-    assert len(final) == 1 and final[0][0].startswith("item-model") and final[0][2] == chosen
-    assert all(not c[0].startswith("item-model") for c in calls if c[1] < len(data))
+    assert len(final) == 1 and final[0][2] == chosen
+    # every item model (the validation grid's two and the final one) is fitted off the main
+    # thread, beside the SVD fit, the validation scoring and the blend learning
+    assert len(calls) == 3 and all(c[0].startswith("item-model") for c in calls)
+    assert sorted(c[2] for c in calls if c[1] < len(data)) == pytest.approx(
+        [20.0 * calls[0][1] / len(data), 50.0 * calls[0][1] / len(data)]
+    )
     alone = fit(data, params, chosen)
     assert hybrid.items.weights.toarray() == pytest.approx(alone.weights.toarray(), abs=1e-6)
     assert hybrid.meta["train_stages"]["item_model"]["seconds"] >= 0
+
+
+def test_validation_ndcg_of_several_ease_views_in_one_pass_equals_each_view_ranked_alone():
+    from backend.ml.metrics import ndcg_at_k
+
+    data = _ratings(seed=3)
+    catalogue = Catalogue(np.arange(1, 41), np.zeros(40))
+    params = replace(
+        training.TrainParams(),
+        svd=SVDParams(n_factors=4, n_epochs=3),
+        item_min_support=1,
+        blend_users=40,
+        negatives_per_user=10,
+    )
+    hybrid = training.train_hybrid(data, catalogue, None, params)
+    train_by_user, val_by_user = {}, {}
+    for user, (items, ratings) in data.by_user().items():
+        cut = int(len(items) * 0.7)
+        train_by_user[user] = (items[:cut], ratings[:cut])
+        val_by_user[user] = (items[cut:], ratings[cut:])
+    users = np.array(sorted(train_by_user))
+    views = [hybrid.model("item_item").as_recent(h) for h in (2.0, 5.0, 20.0)]
+    together = training._signal_ndcg(hybrid, train_by_user, val_by_user, users, params, views)
+    cold = np.flatnonzero(hybrid.is_cold)
+    for view, value in zip(views, together, strict=True):
+        recs, relevant = [], []
+        for user in users:
+            history = hybrid.user(int(user), *train_by_user[int(user)])
+            positives = catalogue.positions(val_by_user[int(user)][0])
+            recs.append(view.rank(history, params.ndcg_k, exclude=cold))
+            relevant.append(positives[~hybrid.is_cold[positives]])
+        assert value == ndcg_at_k(recs, relevant, params.ndcg_k)
+    assert len(set(together)) > 1  # the half-lives rank differently on these ratings
