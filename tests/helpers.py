@@ -16,11 +16,13 @@ from sqlalchemy import text
 
 from backend.database import SessionLocal, engine
 from backend.devserver import clean_env, free_port
+from backend.ml.interactions import Interactions
 from backend.ml.recommender import MovieRecommender
 from backend.services.experiments import forget_running
 
 __all__ = [
     "free_port",
+    "long_tailed_ratings",
     "register_and_login",
     "server_env",
     "serving_in_background",
@@ -201,3 +203,19 @@ def clear_all() -> None:
         "users",
     )
     forget_running()
+
+
+def long_tailed_ratings(n_users: int, n_items: int, seed: int = 0) -> Interactions:
+    """Toy ratings with a long tail and timestamps: user u rates 8 + u // 3 of movies 1..n_items,
+    drawn with probability proportional to 1 / rank."""
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, n_items + 1)
+    users, items = [], []
+    for user in range(1, n_users + 1):
+        picked = rng.choice(n_items, 8 + user // 3, replace=False, p=popularity / popularity.sum())
+        users += [user] * picked.size
+        items += (picked + 1).tolist()
+    n = len(users)
+    return Interactions(
+        np.array(users), np.array(items), rng.integers(1, 11, n) / 2.0, rng.permutation(n) + 10**9
+    )

@@ -17,23 +17,9 @@ from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.size_policy import SizePolicy, plan_for
 from backend.ml.svd import SVDParams
 from backend.ml.training import TrainParams, train_hybrid
+from tests.helpers import long_tailed_ratings
 
 N_USERS, N_ITEMS = 50, 60
-
-
-def _ratings(seed: int = 0) -> Interactions:
-    """Long-tailed toy ratings with timestamps: user u rates 8 + u // 3 movies."""
-    rng = np.random.default_rng(seed)
-    popularity = 1.0 / np.arange(1, N_ITEMS + 1)
-    users, items = [], []
-    for user in range(1, N_USERS + 1):
-        picked = rng.choice(N_ITEMS, 8 + user // 3, replace=False, p=popularity / popularity.sum())
-        users += [user] * picked.size
-        items += (picked + 1).tolist()
-    n = len(users)
-    return Interactions(
-        np.array(users), np.array(items), rng.integers(1, 11, n) / 2.0, rng.permutation(n) + 10**9
-    )
 
 
 def _content(n: int, seed: int = 1) -> ContentMatrices:
@@ -48,7 +34,7 @@ def _content(n: int, seed: int = 1) -> ContentMatrices:
 
 @pytest.fixture(scope="module")
 def trained() -> tuple[HybridRecommender, Interactions, Catalogue, ContentMatrices]:
-    data = _ratings()
+    data = long_tailed_ratings(N_USERS, N_ITEMS)
     # two catalogue movies nobody rated: cold rows that only content and vote counts can lift
     ids = np.r_[np.unique(data.item_ids), N_ITEMS + 1, N_ITEMS + 2]
     catalogue = Catalogue(ids, np.arange(ids.size, dtype=float))

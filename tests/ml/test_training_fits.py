@@ -14,6 +14,7 @@ from backend.ml import item_model, training
 from backend.ml.interactions import Interactions
 from backend.ml.scoring import Catalogue
 from backend.ml.svd import SVDParams
+from tests.helpers import long_tailed_ratings
 
 
 def test_spd_inverse_matches_numpy_across_row_bands():
@@ -53,22 +54,8 @@ def test_ease_keeps_each_columns_largest_positive_weights():
     assert np.array_equal(model.weights.toarray() != 0, expected != 0)
 
 
-def _ratings(n_users: int = 60, n_items: int = 40, seed: int = 0) -> Interactions:
-    rng = np.random.default_rng(seed)
-    popularity = 1.0 / np.arange(1, n_items + 1)
-    users, items = [], []
-    for user in range(1, n_users + 1):
-        picked = rng.choice(n_items, 8 + user // 3, replace=False, p=popularity / popularity.sum())
-        users += [user] * picked.size
-        items += (picked + 1).tolist()
-    n = len(users)
-    return Interactions(
-        np.array(users), np.array(items), rng.integers(1, 11, n) / 2.0, rng.permutation(n) + 10**9
-    )
-
-
 def test_the_final_item_model_is_fitted_beside_the_blend_with_the_chosen_l2(monkeypatch):
-    data = _ratings()
+    data = long_tailed_ratings(60, 40)
     catalogue = Catalogue(np.arange(1, 41), np.zeros(40))
     params = replace(
         training.TrainParams(),
@@ -106,7 +93,7 @@ def test_the_final_item_model_is_fitted_beside_the_blend_with_the_chosen_l2(monk
 def test_validation_ndcg_of_several_ease_views_in_one_pass_equals_each_view_ranked_alone():
     from backend.ml.metrics import ndcg_at_k
 
-    data = _ratings(seed=3)
+    data = long_tailed_ratings(60, 40, seed=3)
     catalogue = Catalogue(np.arange(1, 41), np.zeros(40))
     params = replace(
         training.TrainParams(),
