@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import numpy as np
 
@@ -59,21 +60,21 @@ class TrainParams:
     validation_fraction: float = 0.2
     # The blend's validation split: "temporal" (each user's latest ratings: what they watch
     # next, as served) or "random" (gaps in the past: the MS Recommenders protocol's question).
-    validation_split: str = "temporal"
+    validation_split: Literal["temporal", "random"] = "temporal"
     # Held-out validation ratings the blend learns to put first: what users rated this or
     # higher next (liked, as the evaluation judges), not merely what they rated.
     target_rating: float = 4.0
     cold_item_fraction: float = 0.1
     blend_users: int = 1000
-    negatives_per_user: int = 100
-    blend_l2: float = 1.0
-    seed: int = 42
     # "ndcg": the logistic fit is refined by coordinate ascent on validation NDCG@k (the
     # offline evaluation showed the pointwise fit alone ranks below the item model by itself);
     # "logistic": the pointwise fit only.
-    blend_objective: str = "ndcg"
+    blend_objective: Literal["ndcg", "logistic"] = "ndcg"
+    negatives_per_user: int = 100
+    blend_l2: float = 1.0
     ndcg_k: int = 10
     ndcg_pool: int = 500
+    seed: int = 42
     # Multiples of `item_l2` (the EASE ridge strength) to choose from on the validation split;
     # (1.0,) keeps `item_l2`. Each extra value costs one more item-model fit there.
     item_l2_factors: tuple[float, ...] = (1.0, 2.5)

@@ -6,7 +6,6 @@ import { showError } from '../messages.js';
 import { $main, isCurrent, setView, state } from '../page.js';
 import { navigate } from '../router.js';
 
-const PAGE_SIZE = 24;
 const SORTS = [
   ['popularity', 'Most popular'],
   ['vote_average', 'Highest rated'],
@@ -14,6 +13,7 @@ const SORTS = [
   ['title', 'Title (A–Z)'],
 ];
 
+const PAGE_SIZE = 24;
 let genresCache = null;
 
 function catalogueHash({ q = '', genre = '', sort = 'popularity', page = 1 }) {
