@@ -7,10 +7,12 @@ One warm-up pass over the users (fills the cache and every worker's model state)
 measured load: with `wrk` on the PATH (Debian package `wrk`), 16 connections for `--seconds`
 cycling through the users, so the load generator (C, a few microseconds a request) does not
 compete with the two workers for the two cores; otherwise `--passes` passes of 16 httpx
-clients (about 2 ms of Python CPU a request, which shows in the latencies). Once with the
-recommendation cache (Redis when --redis-url is given, as in a multi-process deployment, else
-each worker's own LRU) and once with RECOMMENDATION_CACHE=false,
-each on a fresh copy of the benchmark catalogue. Also each worker's resident memory at the end.
+clients (about 2 ms of Python CPU a request, which shows in the latencies). Three runs, each on
+a fresh copy of the benchmark catalogue: with each worker's own LRU cache (the embedded
+default: one warm-up pass leaves each worker's cache about half warm, since the kernel hands a
+user's requests to either worker), with one Redis cache shared by the workers (the deployed
+shape; --redis-url, or a throwaway `redis-server` this benchmark starts when one is on the
+PATH), and with RECOMMENDATION_CACHE=false. Also each worker's resident memory at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -120,6 +123,47 @@ def run_one(
     return figures
 
 
+@contextlib.contextmanager
+def shared_redis(url: str) -> Iterator[str]:
+    """`url` flushed, or a throwaway `redis-server` on a free port (no persistence) when none is
+    given and one is installed; "" when there is neither."""
+    if url:
+        from redis import Redis
+
+        Redis.from_url(url).flushdb()
+        yield url
+        return
+    if shutil.which("redis-server") is None:
+        yield ""
+        return
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while not _answers(url):
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    try:
+        return bool(Redis.from_url(url).ping())
+    except RedisConnectionError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=600)
@@ -137,31 +181,22 @@ def main(argv: list[str] | None = None) -> int:
         query = "SELECT id FROM users WHERE movielens_user_id IS NOT NULL ORDER BY id LIMIT :n"
         users = [row[0] for row in conn.execute(text(query), {"n": args.users})]
     engine.dispose()
-    if args.redis_url:
-        from redis import Redis
 
-        Redis.from_url(args.redis_url).flushdb()
-    cache = {"redis_url": args.redis_url} if args.redis_url else {}
+    def run(label: str, **settings: str) -> dict:
+        return run_one(label, args.workers, users, args.passes, args.seconds, args.port, **settings)
+
     figures = {
         "clients": CLIENTS,
         "workers": args.workers,
         "users": len(users),
         "passes": args.passes,
-        "cache_backend": "redis" if args.redis_url else "in-process LRU per worker",
         "server": "backend.cli api (uvicorn, httptools with the request-head bounds, uvloop)",
-        "with_cache": run_one(
-            "with cache", args.workers, users, args.passes, args.seconds, args.port, **cache
-        ),
-        "without_cache": run_one(
-            "cache disabled",
-            args.workers,
-            users,
-            args.passes,
-            args.seconds,
-            args.port,
-            recommendation_cache="false",
-        ),
+        "with_cache": run("with cache (per-worker LRU)"),
     }
+    with shared_redis(args.redis_url) as redis_url:
+        if redis_url:
+            figures["with_shared_cache"] = run("with one Redis cache", redis_url=redis_url)
+    figures["without_cache"] = run("cache disabled", recommendation_cache="false")
     save_section("http", figures)
     return 0
 

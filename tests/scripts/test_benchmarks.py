@@ -13,6 +13,7 @@ def test_report_puts_figures_beside_targets_and_says_what_is_missing():
     results = {
         "http": {
             "with_cache": {"p50": 4.0, "p95": 12.5, "p99": 20.0, "errors": 0, "rps": 900},
+            "with_shared_cache": {"p50": 5.0, "p95": 30.5, "p99": 40.0, "errors": 0, "rps": 800},
             "without_cache": {"p95": 75.0, "errors": 0, "worker_rss_mb": [420.0, 450.5]},
             "date": "2026-12-01T16:00:00+00:00",
             "command": "python scripts/benchmark.py http",
@@ -21,7 +22,10 @@ def test_report_puts_figures_beside_targets_and_says_what_is_missing():
     }
     text = report.render(results)
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
-    assert "12.5 ms | yes" in rows["HTTP P95, cache on (16 clients, 2 workers, 600 users)"]
+    lru = "HTTP P95, cache on, each worker's own LRU (the embedded default)"
+    assert "12.5 ms | yes" in rows[lru]
+    shared = next(row for name, row in rows.items() if name.startswith("HTTP P95, cache on, one"))
+    assert "30.5 ms | **no**" in shared
     assert "75.0 ms | **no**" in rows["HTTP P95, cache disabled"]
     assert "0.97 | yes" in rows["Cache hit rate, steady replay with ratings arriving"]
     assert "450.5 MB | yes" in rows["Serving worker RSS (largest worker, ml-latest-small)"]
