@@ -74,7 +74,9 @@ def _make_dry_run(target: str) -> list[str]:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     out = subprocess.run(
-        ["make", "-n", target, "VENV=/nonexistent/venv"],
+        # --no-print-directory: under a parent make (`make test`) make would add its own
+        # "Entering directory" lines to the commands.
+        ["make", "-n", "--no-print-directory", target, "VENV=/nonexistent/venv"],
         cwd=ROOT,
         capture_output=True,
         text=True,
