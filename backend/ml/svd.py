@@ -288,8 +288,12 @@ class IdSeededInit(np.random.RandomState):
         self._pending = [(np.array(users), 2 * seed), (np.array(items), 2 * seed + 1)]
 
     def normal(self, loc=0.0, scale=1.0, size=None):  # noqa: ANN001, ANN201 - RandomState's
+        if not self._pending or size is None or size[0] != len(self._pending[0][0]):
+            raise RuntimeError(
+                "surprise's SVD drew its starting factors in an unexpected way (IdSeededInit "
+                "expects one (users, factors) draw, then one (items, factors) draw)"
+            )
         ids, salt = self._pending.pop(0)
-        assert size is not None and size[0] == len(ids)
         return loc + scale * id_normals(ids, size[1], salt)
 
 
