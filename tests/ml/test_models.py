@@ -61,6 +61,28 @@ def test_ease_matches_the_closed_form():
     assert contributions == pytest.approx(b[[0, 1]][:, [2, 3]], abs=1e-5)
 
 
+def test_ease_pruning_keeps_the_largest_positive_and_most_negative_weights_per_column():
+    data = Interactions(
+        np.array([1, 1, 2, 2, 2, 3, 3]), np.array([10, 20, 10, 20, 30, 20, 40]), np.ones(7)
+    )
+    x = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 0, 1]], dtype=float)
+    p = np.linalg.inv(x.T @ x + np.eye(4))
+    b = p / -np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    expected = np.zeros_like(b)
+    for j in range(4):  # per column: the largest positive weight and the most negative one
+        column = b[:, j]
+        if column.max() > 0:
+            expected[np.argmax(column), j] = column.max()
+        if column.min() < 0:
+            expected[np.argmin(column), j] = column.min()
+    assert (b < 0).any()  # the example has negative weights to keep
+    model = ItemItemModel.fit(data, l2=1.0, neighbours=1, negative_neighbours=1)
+    assert model.weights.toarray() == pytest.approx(expected, abs=1e-6)
+    positive_only = ItemItemModel.fit(data, l2=1.0, neighbours=1)
+    assert positive_only.weights.toarray() == pytest.approx(np.maximum(expected, 0), abs=1e-6)
+
+
 def test_popularity_and_trending_counts():
     day = 86400.0
     data = Interactions(
