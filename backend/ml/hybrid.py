@@ -27,7 +27,7 @@ from backend.ml.blender import (
 )
 from backend.ml.candidates import BlendCandidates, RowFeatures
 from backend.ml.cold_blend import ColdUserBlends
-from backend.ml.content import ContentModel, score_together
+from backend.ml.content import ContentModel, score_together, standardised_rows
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import EASE_SIGNALS, ItemItemModel
 from backend.ml.popularity import MetadataPopularity, PopularityModel
@@ -131,6 +131,7 @@ class HybridRecommender(Recommender):
         support = bound._models["popularity"].support
         bound.support = support
         bound.is_cold = support == 0
+        bound._cold_rows = np.flatnonzero(bound.is_cold)
         bound._shrink = support / (support + SUPPORT_SHRINKAGE)
         bound._z_cache = {}
         bound._linear_cache = {}
@@ -148,12 +149,17 @@ class HybridRecommender(Recommender):
     def user(self, user_id: int | None, item_ids, ratings) -> UserHistory:  # noqa: ANN001
         return UserHistory.of(self.catalogue, user_id, item_ids, ratings)
 
-    def signals(self, user: UserHistory, use_content: bool = True) -> dict[str, np.ndarray]:
-        """Every signal's scores over all catalogue rows for this user."""
+    def signals(
+        self, user: UserHistory, use_content: bool = True, skip: frozenset[str] = frozenset()
+    ) -> dict[str, np.ndarray]:
+        """Every signal's scores over all catalogue rows for this user (content signals in
+        `skip` left out)."""
         out = self._ease_scores(user)
         out.update((n, m.score(user)) for n, m in self._models.items() if n not in EASE_SIGNALS)
         if use_content:
-            out.update(score_together(self._content, user))
+            out.update(
+                score_together({n: m for n, m in self._content.items() if n not in skip}, user)
+            )
         return out
 
     def weights(self, use_content: bool, n_ratings: int | None = None) -> BlendWeights:
@@ -199,13 +205,26 @@ class HybridRecommender(Recommender):
         """(blend scores over the catalogue, the z-scores they come from, the weights): what
         `weights.score(blend_features(...))` gives, without the feature matrix."""
         weights = self.weights(use_content, len(user))
-        z = self._z_scores(self.signals(user, use_content), weights.names)
+        cold_only = self._cold_only_content(weights.names) if use_content else frozenset()
+        z = self._z_scores(self.signals(user, use_content, cold_only), weights.names)
+        for name in cold_only:  # zeros on warm rows, where the blend gives them no weight
+            z[name] = np.zeros(len(self.catalogue.item_ids))
+            z[name][self._cold_rows] = standardised_rows(self._content[name], user, self._cold_rows)
         return self._linear(weights, z).score(z), z, weights
+
+    def _cold_only_content(self, names: list[str]) -> frozenset[str]:
+        """Content signals (of the plain kinds) that the blend `names` weigh on cold movies only
+        (content_watch in the warm blend): their products are needed on the cold rows only."""
+        cold = {name.removeprefix("cold_") for name in names if name.startswith("cold_")}
+        return frozenset(
+            name for name in cold - set(names)
+            if type(self._content.get(name)) is ContentModel
+        )  # fmt: skip
 
     def _row_features(
         self, z: dict[str, np.ndarray], rows: np.ndarray, names: list[str]
     ) -> RowFeatures:
-        """The rows of `features` (bit for bit) for some catalogue rows, from their z-scores."""
+        """The rows of `features` for some catalogue rows, from the same z-scores (bit for bit)."""
         rows = np.unique(rows)
         at = {name: v[rows] for name, v in z.items()}
         for name in COLLABORATIVE:
