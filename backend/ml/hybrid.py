@@ -18,10 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from backend.ml.base import Recommender, UserHistory
-from backend.ml.blender import BlendWeights, feature_matrix, mmr_rerank, standardise
+from backend.ml.blender import (
+    BlendWeights,
+    LinearBlend,
+    feature_matrix,
+    mmr_rerank,
+    standardise,
+)
 from backend.ml.candidates import BlendCandidates, RowFeatures
 from backend.ml.cold_blend import ColdUserBlends
-from backend.ml.content import ContentModel, score_together
+from backend.ml.content import ContentModel, score_together, standardised_rows
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import EASE_SIGNALS, ItemItemModel
 from backend.ml.popularity import MetadataPopularity, PopularityModel
@@ -132,8 +138,10 @@ class HybridRecommender(Recommender):
         support = bound._models["popularity"].support
         bound.support = support
         bound.is_cold = support == 0
+        bound._cold_rows = np.flatnonzero(bound.is_cold)
         bound._shrink = support / (support + SUPPORT_SHRINKAGE)
         bound._z_cache = {}
+        bound._linear_cache = {}
         bound.candidates = BlendCandidates.for_policy(bound, self.size_policy)
         return bound
 
@@ -148,12 +156,17 @@ class HybridRecommender(Recommender):
     def user(self, user_id: int | None, item_ids, ratings) -> UserHistory:  # noqa: ANN001
         return UserHistory.of(self.catalogue, user_id, item_ids, ratings)
 
-    def signals(self, user: UserHistory, use_content: bool = True) -> dict[str, np.ndarray]:
-        """Every signal's scores over all catalogue rows for this user."""
+    def signals(
+        self, user: UserHistory, use_content: bool = True, skip: frozenset[str] = frozenset()
+    ) -> dict[str, np.ndarray]:
+        """Every signal's scores over all catalogue rows for this user (content signals in
+        `skip` left out)."""
         out = self._ease_scores(user)
         out.update((n, m.score(user)) for n, m in self._models.items() if n not in EASE_SIGNALS)
         if use_content:
-            out.update(score_together(self._content, user))
+            out.update(
+                score_together({n: m for n, m in self._content.items() if n not in skip}, user)
+            )
         return out
 
     def weights(self, use_content: bool, n_ratings: int | None = None) -> BlendWeights:
@@ -169,13 +182,64 @@ class HybridRecommender(Recommender):
     def features(self, signals: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
         """Per-user standardised signals (those the blend uses); collaborative ones shrunk by
         the movie's support."""
-        used = {name.removeprefix("cold_") for name in names}
-        z = {name: self._standardised(name, v) for name, v in signals.items() if name in used}
+        z = self._z_scores(signals, names)
         for name in COLLABORATIVE:
             if name in z:
                 z[name] = np.multiply(z[name], self._shrink, out=z[name])
         zeros = np.zeros(len(self.catalogue.item_ids))
         return feature_matrix(z, self.is_cold, names, standardised=True, missing=zeros)
+
+    def _z_scores(self, signals: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+        """The z-scores of the signals the blend `names` use (not yet shrunk)."""
+        used = {name.removeprefix("cold_") for name in names}
+        return {name: self._standardised(name, v) for name, v in signals.items() if name in used}
+
+    def _linear(self, weights: BlendWeights, z: dict[str, np.ndarray]) -> LinearBlend:
+        """The blend `weights` as a `LinearBlend` over this catalogue (built once per weights:
+        the popularity kinds' z-scores are the same arrays for everyone)."""
+        fixed = {name: z[name] for name in POPULAR if name in z}
+        key = (id(weights), *(id(v) for v in fixed.values()))
+        cached = self._linear_cache.get(key)
+        if cached is None or cached[0] is not weights:
+            shrink = {name: self._shrink for name in COLLABORATIVE}
+            cached = (weights, fixed, LinearBlend(weights, self.is_cold, fixed, shrink))
+            self._linear_cache[key] = cached
+        return cached[2]
+
+    def _blend(
+        self, user: UserHistory, use_content: bool
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], BlendWeights]:
+        """(blend scores over the catalogue, the z-scores they come from, the weights): what
+        `weights.score(blend_features(...))` gives, without the feature matrix."""
+        weights = self.weights(use_content, len(user))
+        cold_only = self._cold_only_content(weights.names) if use_content else frozenset()
+        z = self._z_scores(self.signals(user, use_content, cold_only), weights.names)
+        for name in cold_only:  # zeros on warm rows, where the blend gives them no weight
+            z[name] = np.zeros(len(self.catalogue.item_ids))
+            z[name][self._cold_rows] = standardised_rows(self._content[name], user, self._cold_rows)
+        return self._linear(weights, z).score(z), z, weights
+
+    def _cold_only_content(self, names: list[str]) -> frozenset[str]:
+        """Content signals (of the plain kinds) that the blend `names` weigh on cold movies only
+        (content_watch in the warm blend): their products are needed on the cold rows only."""
+        cold = {name.removeprefix("cold_") for name in names if name.startswith("cold_")}
+        return frozenset(
+            name for name in cold - set(names)
+            if type(self._content.get(name)) is ContentModel
+        )  # fmt: skip
+
+    def _row_features(
+        self, z: dict[str, np.ndarray], rows: np.ndarray, names: list[str]
+    ) -> RowFeatures:
+        """The rows of `features` for some catalogue rows, from the same z-scores (bit for bit)."""
+        rows = np.unique(rows)
+        at = {name: v[rows] for name, v in z.items()}
+        for name in COLLABORATIVE:
+            if name in at:
+                at[name] = at[name] * self._shrink[rows]
+        zeros = np.zeros(rows.size)
+        values = feature_matrix(at, self.is_cold[rows], names, standardised=True, missing=zeros)
+        return RowFeatures(rows, values)
 
     def _standardised(self, name: str, values: np.ndarray) -> np.ndarray:
         """z-scores of a signal; a signal that is the same array for everyone (popularity,
@@ -197,8 +261,7 @@ class HybridRecommender(Recommender):
         return self.features(self.signals(user, use_content), weights.names), weights
 
     def score(self, user: UserHistory, use_content: bool = True) -> np.ndarray:  # type: ignore[override]
-        features, weights = self.blend_features(user, use_content)
-        return weights.score(features)
+        return self._blend(user, use_content)[0]
 
     def rank(  # type: ignore[override]
         self,
@@ -219,10 +282,10 @@ class HybridRecommender(Recommender):
     ) -> Ranking:
         """The one ranking path (`rank` is its rows): top-k unrated rows by blend score, with
         `diversity` > 0 re-ranked by MMR over story vectors; the scores and features come
-        along so reasons need no second pass over the signals."""
+        along (those of the picked rows) so reasons need no second pass over the signals."""
+        z = None
         if self.candidates is None:
-            features, weights = self.blend_features(user, use_content)
-            scores = weights.score(features)
+            scores, z, weights = self._blend(user, use_content)
         else:  # a large catalogue (size_policy): the blend over candidate rows only
             features, weights, scores = self.candidates.blend(self, user, exclude, use_content)
         skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
@@ -231,6 +294,8 @@ class HybridRecommender(Recommender):
         else:
             pool = top_n(scores, k * 5, skip)
             rows = mmr_rerank(pool, scores[pool], self.content.text[pool], k, diversity)
+        if z is not None:  # the features of the picks only: all that reasons read
+            features = self._row_features(z, rows, weights.names)
         return Ranking(rows, scores, features)
 
     def predicted_ratings(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
