@@ -278,7 +278,8 @@ def _top_k_per_column(transposed: np.ndarray, k: int, k_negative: int = 0) -> sp
         if count <= 0:
             continue
         count = min(count, n)
-        part = np.argpartition(-sign * transposed, count - 1, axis=1)[:, :count]
+        # A copy: a view would keep the whole n x n partition alive through the next pass.
+        part = np.argpartition(-sign * transposed, count - 1, axis=1)[:, :count].copy()
         owner = np.broadcast_to(np.arange(n)[:, None], part.shape)
         found = transposed[owner, part]
         keep = sign * found > 0

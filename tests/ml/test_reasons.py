@@ -30,10 +30,10 @@ def _b() -> np.ndarray:
     return b
 
 
-def _hybrid() -> HybridRecommender:
+def _hybrid(b: np.ndarray | None = None) -> HybridRecommender:
     users = np.repeat(np.arange(3), N)
     data = Interactions(users, np.tile(IDS, 3), np.full(3 * N, 4.0))  # every movie has support
-    items = ItemItemModel(IDS, sparse.csr_matrix(_b()), np.full(N, 3.0))
+    items = ItemItemModel(IDS, sparse.csr_matrix(_b() if b is None else b), np.full(N, 3.0))
     weights = BlendWeights(["item_item"], np.array([1.0]))
     return HybridRecommender(
         SVDModel.fit(data), items, PopularityModel.fit(data), weights, weights
@@ -62,3 +62,18 @@ def test_named_movie_is_the_top_liked_contributor_and_weak_evidence_is_not_named
     assert why[1] == Explanation("taste")
     # Movie 6: movie 2 gives 0.35 of 0.4 (share 0.875 >= 0.25) at rank 7 (<= 20): named.
     assert why[2] == Explanation("collaborative", 1)
+
+
+def test_reason_thresholds_at_their_boundaries():
+    b = np.zeros((N, N))
+    b[A, 10:16] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]  # ranks 1-6 in the row of the liked movie 1
+    b[D, [14, 15]] = 3.0  # the disliked movie 3 carries most of their evidence (share < 0.25)
+    b[A, [20, 21]] = 0.25  # rank 7 in movie 1's row, share exactly 0.25 and just under it
+    b[D, [20, 21]] = [0.75, 0.76]
+    hybrid = _hybrid(b)
+    user = hybrid.user(7, [1, 3], [5.0, 2.0])
+    why = hybrid.explain(user, np.array([14, 15, 20, 21]), use_content=False)
+    named, generic = Explanation("collaborative", 0), Explanation("taste")
+    # Rank 5 is among the top neighbours, rank 6 is not (and its share is 0.17); a share of
+    # exactly REASON_MIN_SHARE within the top 20 is named, one just under it is not.
+    assert why == [named, generic, named, generic]
