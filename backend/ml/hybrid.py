@@ -54,7 +54,7 @@ REASON_MIN_SHARE = 0.25
 
 def liked_sources(ratings: np.ndarray) -> np.ndarray:
     """The rated movies a reason may name: those rated >= LIKED_RATING, or >= FAIR_RATING for
-    a user with none ("fans of X" for a 2-star rating of X explains nothing)."""
+    a user with none ("viewers of X" for a 2-star rating of X explains nothing)."""
     ratings = np.asarray(ratings, dtype=np.float64)
     liked = ratings >= LIKED_RATING
     return liked if liked.any() else ratings >= FAIR_RATING

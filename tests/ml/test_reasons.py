@@ -55,7 +55,7 @@ def test_named_movie_is_the_top_liked_contributor_and_weak_evidence_is_not_named
     picks = np.array([PICK_TOP, PICK_WEAK, PICK_SHARED])
     why = hybrid.explain(user, picks, use_content=False)
     # Movie 4: the liked movie 1 gives 0.5 of its 3.5 (share 0.14, the disliked movie 3 gives
-    # the rest), but 4 is the movie most watched with 1 (rank 1 <= 5): "fans of movie 1".
+    # the rest), but 4 is the movie most watched with 1 (rank 1 <= 5): "viewers of movie 1".
     assert why[0] == Explanation("collaborative", 0)
     # Movie 5: the top liked contributor is movie 2 (0.2 > 0.1), rank 8 in its row (> 5) and a
     # share of 0.2 / 1.3 = 0.15 < 0.25: no single movie to name, the generic reason.
