@@ -43,11 +43,18 @@ CONTENT = ("content_text", "content_watch", "content_image")
 POPULAR = ("popularity", "trending", "metadata_popularity")
 LIKED_RATING = 4.0  # on the 0.5-5 star scale: a rating that reads as "liked"
 FAIR_RATING = 3.5  # what a reason may name when the user rated nothing LIKED_RATING or more
+# A collaborative reason names movie X only when X is real evidence for the pick: the pick is
+# among the REASON_TOP_NEIGHBOURS movies most watched with X (by X's row of B), or among the
+# REASON_NEIGHBOURS most watched with it and X gives at least REASON_MIN_SHARE of the pick's
+# positive EASE score from the user's ratings.
+REASON_TOP_NEIGHBOURS = 5
+REASON_NEIGHBOURS = 20
+REASON_MIN_SHARE = 0.25
 
 
 def liked_sources(ratings: np.ndarray) -> np.ndarray:
     """The rated movies a reason may name: those rated >= LIKED_RATING, or >= FAIR_RATING for
-    a user with none ("Because you liked X" for a 2-star rating explains nothing)."""
+    a user with none ("fans of X" for a 2-star rating of X explains nothing)."""
     ratings = np.asarray(ratings, dtype=np.float64)
     liked = ratings >= LIKED_RATING
     return liked if liked.any() else ratings >= FAIR_RATING
@@ -309,9 +316,9 @@ class HybridRecommender(Recommender):
 
         Collaborative reasons name the liked movie (`liked_sources`) with the largest EASE
         weight B[movie, pick] (its top liked contributor, every rated movie voting alike) when
-        EASE adds more to the pick than SVD does; where SVD leads there is no single movie to
-        name ("taste"). Content reasons (embedding mode only) name the liked movie with the
-        closest story.
+        EASE adds more to the pick than SVD does and that movie is real evidence (`_strong`);
+        otherwise there is no single movie to name ("taste"). Content reasons (embedding mode
+        only) name the liked movie with the closest story.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if features is None:
@@ -343,9 +350,11 @@ class HybridRecommender(Recommender):
         # strongly people who watched it also watched the pick. Not weighted by recency: the
         # latest-rated movie adds most to item_recent's vote even when unrelated to the pick,
         # and "Because you liked Thor" under "12 Angry Men" reads as false.
-        ease = None
+        ease, strong = None, np.zeros(len(rows), dtype=bool)
         if len(user):
-            ease = self._models["item_item"].contributions(user, rows, liked_sources(user.ratings))
+            every = self._models["item_item"].contributions(user, rows)
+            ease = np.where(liked_sources(user.ratings)[:, None], every, 0.0)
+            strong = self._strong(user, rows, every, ease)
         nearest = (
             self._content["content_text"].nearest_liked(user, rows)
             if use_content and self.has_text
@@ -361,7 +370,7 @@ class HybridRecommender(Recommender):
             elif (
                 kind in ("collaborative", "content")
                 and ease is not None
-                and ease[:, k].max() > 0
+                and strong[k]
                 and (kind == "content" or ease_part[k] >= svd_part[k])
             ):
                 out.append(Explanation("collaborative", int(np.argmax(ease[:, k]))))
@@ -372,6 +381,31 @@ class HybridRecommender(Recommender):
             else:
                 out.append(Explanation("popular"))
         return out
+
+    def _strong(
+        self, user: UserHistory, rows: np.ndarray, every: np.ndarray, liked: np.ndarray
+    ) -> np.ndarray:
+        """Whether each pick's top liked contributor X (the argmax of `liked`, B over the liked
+        movies) is evidence a film lover would accept: the pick is among the movies most
+        watched with X (X's row of B: the top REASON_TOP_NEIGHBOURS, or the top
+        REASON_NEIGHBOURS when X also carries REASON_MIN_SHARE of the pick's positive EASE
+        score from all the user's ratings, `every`). A heavy user's picks draw on hundreds of
+        movies, and the largest of many small votes reads as false ("Batman v Superman,
+        because you liked The Revenant"); so does a newcomer's one liked movie behind a
+        blockbuster its fans watch no more than any other ("The Return of the King, because
+        you liked Toy Story")."""
+        top = np.argmax(liked, axis=0)
+        named = liked[top, np.arange(len(rows))]
+        evidence = np.clip(every, 0.0, None).sum(axis=0)
+        items = self._models["item_item"]
+        source = items.positions(user.item_ids[top])
+        known = np.maximum(source, 0)
+
+        def among(k: int) -> np.ndarray:  # the pick among the k movies most watched with X
+            return (source >= 0) & (named >= items.row_kth_largest(k)[known])
+
+        shared = among(REASON_NEIGHBOURS) & (named >= REASON_MIN_SHARE * evidence)
+        return (named > 0) & (among(REASON_TOP_NEIGHBOURS) | shared)
 
     def _ease_scores(self, user: UserHistory) -> dict[str, np.ndarray]:
         """The EASE signals (plain and recency-weighted) from one gather of B's rows."""
