@@ -13,6 +13,7 @@ matrix, so scoring a user is a sum of a few sparse rows.
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,8 @@ class ItemItemModel(Recommender):
         )
         self._by_column = self.weights.tocsc()
         self._kth_largest: dict[int, np.ndarray] = {}  # row_kth_largest's, by k
+        # One computation per k: the first requests after a model loads all explain at once.
+        self._kth_lock = threading.Lock()
 
     @classmethod
     def fit(  # type: ignore[override]
@@ -224,18 +227,15 @@ class ItemItemModel(Recommender):
     def row_kth_largest(self, k: int) -> np.ndarray:
         """The k-th largest weight in each row of B (0 where a row holds fewer than k): movie j
         is among the k movies most watched with movie i (ties alike) iff B[i, j] >= it. Computed
-        once per k for every row by one sort of B's entries, then shared by the bound copies."""
+        once per k for every row (B's rows as a dense array padded with -inf, partitioned by
+        row), then shared by the bound copies; requests that need it meanwhile wait for it."""
         cached = self._kth_largest.get(k)
-        if cached is None:
-            w = self.weights
-            lengths = np.diff(w.indptr)
-            row = np.repeat(np.arange(w.shape[0]), lengths)
-            order = np.lexsort((-w.data, row))  # by row, largest first (CSR keeps rows together)
-            rank = np.arange(w.nnz) - np.repeat(w.indptr[:-1], lengths)
-            at_k = order[rank == k - 1]
-            cached = np.zeros(w.shape[0])
-            cached[row[at_k]] = w.data[at_k]
-            self._kth_largest[k] = cached
+        if cached is not None:
+            return cached
+        with self._kth_lock:
+            cached = self._kth_largest.get(k)
+            if cached is None:
+                cached = self._kth_largest[k] = _row_kth_largest(self.weights, k)
         return cached
 
     def save(self, directory: Path) -> None:
@@ -247,6 +247,20 @@ class ItemItemModel(Recommender):
         weights = sparse.load_npz(directory / "item_weights.npz").tocsr()
         with np.load(directory / "item_meta.npz") as meta:
             return cls(item_ids=meta["item_ids"], weights=weights, popularity=meta["popularity"])
+
+
+def _row_kth_largest(weights: sparse.csr_matrix, k: int) -> np.ndarray:
+    """The k-th largest stored value of each row (0 for a row with fewer than k), float64."""
+    rows = weights.shape[0]
+    lengths = np.diff(weights.indptr)
+    if lengths.max(initial=0) < k:
+        return np.zeros(rows)
+    padded = np.full((rows, int(lengths.max())), np.inf, dtype=weights.dtype)
+    slot = np.arange(weights.nnz) - np.repeat(weights.indptr[:-1], lengths)
+    padded[np.repeat(np.arange(rows), lengths), slot] = -weights.data  # ascending = largest first
+    kth = -np.partition(padded, k - 1, axis=1)[:, k - 1].astype(np.float64)
+    kth[lengths < k] = 0.0
+    return kth
 
 
 def _spd_inverse(matrix: np.ndarray) -> np.ndarray:
