@@ -13,7 +13,6 @@ matrix, so scoring a user is a sum of a few sparse rows.
 from __future__ import annotations
 
 import copy
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +59,6 @@ class ItemItemModel(Recommender):
             shape=(n, n + 1),
         )
         self._by_column = self.weights.tocsc()
-        self._kth_largest: dict[int, np.ndarray] = {}  # row_kth_largest's, by k
-        # One computation per k: the first requests after a model loads all explain at once.
-        self._kth_lock = threading.Lock()
 
     @classmethod
     def fit(  # type: ignore[override]
@@ -224,19 +220,21 @@ class ItemItemModel(Recommender):
         out[voter[hit], np.repeat(picks, lengths)[hit]] = self._by_column.data[entries][hit]
         return out
 
-    def row_kth_largest(self, k: int) -> np.ndarray:
-        """The k-th largest weight in each row of B (0 where a row holds fewer than k): movie j
-        is among the k movies most watched with movie i (ties alike) iff B[i, j] >= it. Computed
-        once per k for every row (B's rows as a dense array padded with -inf, partitioned by
-        row), then shared by the bound copies; requests that need it meanwhile wait for it."""
-        cached = self._kth_largest.get(k)
-        if cached is not None:
-            return cached
-        with self._kth_lock:
-            cached = self._kth_largest.get(k)
-            if cached is None:
-                cached = self._kth_largest[k] = _row_kth_largest(self.weights, k)
-        return cached
+    def larger_in_row(self, sources: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """For each k, how many weights in the row of B of the model's item `sources[k]` exceed
+        `values[k]` (-1 for none: counts 0): a movie with weight values[k] there is among the
+        n movies most watched with that item when the count is below n. One gather of those
+        rows' entries (a few hundred each), no pass over B."""
+        sources = np.asarray(sources, dtype=np.int64)
+        known = np.flatnonzero(sources >= 0)
+        rows = sources[known]
+        lengths = self.weights.indptr[rows + 1] - self.weights.indptr[rows]
+        _, weights = self._gather_rows(rows, lengths)
+        exceeds = weights > np.repeat(np.asarray(values)[known], lengths)
+        larger = np.bincount(np.repeat(np.arange(rows.size), lengths), exceeds, len(known))
+        out = np.zeros(len(sources), dtype=np.int64)
+        out[known] = larger
+        return out
 
     def save(self, directory: Path) -> None:
         sparse.save_npz(directory / "item_weights.npz", self.weights)
@@ -247,20 +245,6 @@ class ItemItemModel(Recommender):
         weights = sparse.load_npz(directory / "item_weights.npz").tocsr()
         with np.load(directory / "item_meta.npz") as meta:
             return cls(item_ids=meta["item_ids"], weights=weights, popularity=meta["popularity"])
-
-
-def _row_kth_largest(weights: sparse.csr_matrix, k: int) -> np.ndarray:
-    """The k-th largest stored value of each row (0 for a row with fewer than k), float64."""
-    rows = weights.shape[0]
-    lengths = np.diff(weights.indptr)
-    if lengths.max(initial=0) < k:
-        return np.zeros(rows)
-    padded = np.full((rows, int(lengths.max())), np.inf, dtype=weights.dtype)
-    slot = np.arange(weights.nnz) - np.repeat(weights.indptr[:-1], lengths)
-    padded[np.repeat(np.arange(rows), lengths), slot] = -weights.data  # ascending = largest first
-    kth = -np.partition(padded, k - 1, axis=1)[:, k - 1].astype(np.float64)
-    kth[lengths < k] = 0.0
-    return kth
 
 
 def _spd_inverse(matrix: np.ndarray) -> np.ndarray:

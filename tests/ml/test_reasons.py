@@ -40,15 +40,13 @@ def _hybrid() -> HybridRecommender:
     ).bind(CATALOGUE)
 
 
-def test_row_kth_largest_is_the_weight_a_movie_needs_to_be_among_the_k_most_watched():
+def test_larger_in_row_counts_the_movies_watched_more_with_the_source():
     items = ItemItemModel(IDS, sparse.csr_matrix(_b()), np.full(N, 3.0)).bind(CATALOGUE)
-    # row of movie 2: 0.9 .. 0.4, then 0.35 (movie 6), then 0.2 (movie 5)
-    assert items.row_kth_largest(7)[C] == 0.35
-    assert items.row_kth_largest(8)[C] == 0.2
-    assert items.row_kth_largest(1)[[A, D]].tolist() == [0.5, 3.0]
-    # rows with fewer than k weights: any stored weight is among the k largest
-    assert items.row_kth_largest(5)[[A, D, 30]].tolist() == [0.0, 0.0, 0.0]
-    assert items.as_recent(5.0).row_kth_largest(7) is items.row_kth_largest(7)  # computed once
+    # row of movie 2: 0.9 .. 0.4, then 0.35 (movie 6), then 0.2 (movie 5); unknown source: 0
+    sources = np.array([A, C, C, C, D, -1])
+    values = np.array([0.5, 0.2, 0.35, 0.9, 1.0, 5.0])
+    assert items.larger_in_row(sources, values).tolist() == [0, 7, 6, 0, 1, 0]
+    assert items.larger_in_row(np.zeros(0, np.int64), np.zeros(0)).tolist() == []
 
 
 def test_named_movie_is_the_top_liked_contributor_and_weak_evidence_is_not_named():

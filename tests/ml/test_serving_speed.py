@@ -4,9 +4,6 @@ fewer passes (bit for bit where the served lists depend on it)."""
 
 from __future__ import annotations
 
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pytest
 from scipy import sparse
@@ -132,36 +129,3 @@ def test_nearest_liked_names_the_closest_liked_movie():
     liked = [i for i in (0, 2) if content.has_text[history.rows[i]]]  # above the user's mean
     sims = content.text[rows] @ content.text[history.rows[liked]].T
     assert got.tolist() == [liked[j] for j in np.argmax(sims, axis=1)]
-
-
-def test_row_kth_largest_is_each_rows_kth_largest_stored_weight():
-    model, dense, _ = _ease()
-    dense[3, :] = 0.0  # an empty row
-    dense[4, :] = 0.0
-    dense[4, :2] = [-1.0, 2.0]  # a row with two weights, one negative
-    model = ItemItemModel(model.item_ids, sparse.csr_matrix(dense), np.ones(len(dense)))
-    for k in (1, 2, 5, 30, len(dense) + 1):
-        expected = np.zeros(len(dense))
-        for i, row in enumerate(dense):
-            stored = np.sort(row[row != 0.0])[::-1]
-            if stored.size >= k:
-                expected[i] = stored[k - 1]
-        assert np.array_equal(model.row_kth_largest(k), expected)
-
-
-def test_row_kth_largest_is_computed_once_while_requests_wait_for_it(monkeypatch):
-    model, _, _ = _ease()
-    calls = []
-    computed = item_model._row_kth_largest
-
-    def slow(weights, k):  # noqa: ANN001, ANN202
-        calls.append(k)
-        time.sleep(0.05)
-        return computed(weights, k)
-
-    monkeypatch.setattr(item_model, "_row_kth_largest", slow)
-    recent = model.as_recent(2.0)  # a view shares the model's cache
-    with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda m: m.row_kth_largest(5), [model, recent] * 8))
-    assert calls == [5]
-    assert all(g is got[0] for g in got)
