@@ -54,16 +54,18 @@ def most_similar_rated(
 
 
 def matrix_moments(content: ContentMatrices, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mean row and the covariance (float64, over every catalogue row) of one of
-    `content`'s matrices, computed once per matrix: the mean and variance of `matrix @ p` over
-    the catalogue are then p . mean and p' cov p for any profile p."""
+    """The mean row (float64) and the covariance (computed in float64, kept in float32: it is
+    read on every request) over every catalogue row of one of `content`'s matrices, computed
+    once per matrix: the mean and variance of `matrix @ p` over the catalogue are then p . mean
+    and p' cov p for any profile p."""
     cache = content.__dict__.setdefault("_moments", {})
     found = cache.get(id(matrix))
     if found is None or found[0] is not matrix:
         values = np.asarray(matrix, dtype=np.float64)
         mean = values.mean(axis=0)
         values -= mean
-        found = cache[id(matrix)] = (matrix, mean, values.T @ values / len(values))
+        covariance = (values.T @ values / len(values)).astype(np.float32)
+        found = cache[id(matrix)] = (matrix, mean, covariance)
     return found[1], found[2]
 
 
@@ -76,11 +78,11 @@ def standardised_rows(model: ContentModel, user: UserHistory, rows: np.ndarray) 
     if profile is None:  # all-zero cosines: standardised to zeros
         return np.zeros(len(rows))
     mean, covariance = matrix_moments(model.content, model._matrix)
-    p = profile.astype(np.float64)
-    std = float(np.sqrt(max(p @ covariance @ p, 0.0)))
+    std = float(np.sqrt(max(float(profile @ (covariance @ profile)), 0.0)))
     if std < 1e-12:
         return np.zeros(len(rows))
-    return (np.asarray(model._matrix[rows] @ profile, dtype=np.float64) - p @ mean) / std
+    centre = profile.astype(np.float64) @ mean
+    return (np.asarray(model._matrix[rows] @ profile, dtype=np.float64) - centre) / std
 
 
 # Rows per block when several profiles score one matrix: a block stays in cache while every

@@ -126,10 +126,12 @@ class ItemItemModel(Recommender):
         thousands; below that scipy's fixed cost is the larger)."""
         n, k = len(self.item_ids), rated.size
         indptr = self.weights.indptr
-        if (indptr[rated + 1] - indptr[rated]).sum() <= SPARSE_PRODUCT_FROM:
-            owner, columns, values = self._gather_rows(rated)
+        lengths = indptr[rated + 1] - indptr[rated]
+        if lengths.sum() <= SPARSE_PRODUCT_FROM:
+            columns, values = self._gather_rows(rated, lengths)
             return np.vstack(
-                [np.bincount(columns, values if v is None else values * v[owner], n + 1)
+                [np.bincount(columns, values if v is None else values * np.repeat(v, lengths),
+                             n + 1)
                  for v in votes]
             )  # fmt: skip
         data = np.concatenate([np.ones(k) if v is None else v for v in votes])
@@ -139,15 +141,15 @@ class ItemItemModel(Recommender):
         )
         return (voters @ self._votes_matrix).toarray()
 
-    def _gather_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The stored entries of these rows of B as (index into `rows`, column, weight): one
-        vectorised gather from the CSR arrays (scipy's row slicing costs far more)."""
-        indptr, indices, data = self.weights.indptr, self.weights.indices, self.weights.data
-        starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
-        total = int(lengths.sum())
-        owner = np.repeat(np.arange(rows.size), lengths)
-        gather = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-        return owner, indices[gather], data[gather]
+    def _gather_rows(self, rows: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stored entries of these rows of B (each `lengths` long) as (column, weight in
+        float64), row after row: one vectorised gather from the CSR arrays (scipy's row slicing
+        costs far more)."""
+        indptr, indices = self.weights.indptr, self.weights.indices
+        starts = indptr[rows]
+        gather = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        gather += np.arange(gather.size)
+        return indices[gather], self._votes_matrix.data[gather]
 
     def score_items(
         self,
@@ -225,8 +227,11 @@ class ItemItemModel(Recommender):
         rows' entries (a few hundred each), no pass over B."""
         sources = np.asarray(sources, dtype=np.int64)
         known = np.flatnonzero(sources >= 0)
-        owner, _, weights = self._gather_rows(sources[known])
-        larger = np.bincount(owner, weights > np.asarray(values)[known][owner], len(known))
+        rows = sources[known]
+        lengths = self.weights.indptr[rows + 1] - self.weights.indptr[rows]
+        _, weights = self._gather_rows(rows, lengths)
+        exceeds = weights > np.repeat(np.asarray(values)[known], lengths)
+        larger = np.bincount(np.repeat(np.arange(rows.size), lengths), exceeds, len(known))
         out = np.zeros(len(sources), dtype=np.int64)
         out[known] = larger
         return out
