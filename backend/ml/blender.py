@@ -24,8 +24,14 @@ WARM_SIGNALS = (
     "content_text",
     "content_image",
 )
-COLD_SIGNALS = ("content_text", "content_watch", "content_image", "metadata_popularity")
-CONTENT_SIGNALS = ("content_text", "content_watch", "content_image")
+COLD_SIGNALS = (
+    "content_text",
+    "content_cf",
+    "content_watch",
+    "content_image",
+    "metadata_popularity",
+)
+CONTENT_SIGNALS = ("content_text", "content_cf", "content_watch", "content_image")
 
 
 def feature_names(signals: tuple[str, ...] | list[str]) -> list[str]:
@@ -110,10 +116,12 @@ class BlendWeights:
             "trending": 0.2,
             "metadata_popularity": 0.2,
             "content_text": 0.3,
+            "content_cf": 0.3,
             "content_watch": 0.2,
             "content_image": 0.1,
             "cold": -1.0,
             "cold_content_text": 0.5,
+            "cold_content_cf": 0.5,
             "cold_content_watch": 0.5,
             "cold_content_image": 0.1,
             "cold_metadata_popularity": 0.5,

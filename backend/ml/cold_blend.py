@@ -33,9 +33,10 @@ HISTORY_LENGTHS = (1, 3, 5)
 WARM_FROM = 10
 MAX_USERS = 300  # validation users per history length: bounds the retrain time
 # Warm-movie signals a cold-user blend may weigh. Unlike the warm blend it also weighs
-# content_watch (before content_image, the order the blend is fitted in): with three ratings,
-# what someone chose to watch says as much as how they rated.
-COLD_USER_SIGNALS = (*WARM_SIGNALS[:-1], "content_watch", WARM_SIGNALS[-1])
+# content_cf and content_watch (before content_image, the order the blend is fitted in): with
+# three ratings, what someone chose to watch says as much as how they rated, and the aligned
+# content map (backend.ml.aligned_content) smooths EASE's few votes over similar stories.
+COLD_USER_SIGNALS = (*WARM_SIGNALS[:-1], "content_cf", "content_watch", WARM_SIGNALS[-1])
 POPULAR = ("popularity", "trending", "metadata_popularity")
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 
+from backend.ml.aligned_content import AlignedContentModel
 from backend.ml.artifacts import new_version
 from backend.ml.blender import (
     CONTENT_SIGNALS,
@@ -169,6 +170,7 @@ def _validation_setup(
             hybrid = HybridRecommender(
                 svd, fit.result(), popularity,
                 BlendWeights.default(WARM_SIGNALS), BlendWeights.default(WARM_SIGNALS),
+                aligned=AlignedContentModel.fit(fit.result(), catalogue, content),
             ).bind(catalogue, content)  # fmt: skip
             if len(grid) == 1:
                 best = (l2, hybrid, 0.0)
@@ -486,6 +488,7 @@ def train_hybrid(
     }
     svd.meta.update({"version": meta["version"], "holdout_rmse": holdout_rmse})
     hybrid = HybridRecommender(
-        svd, items, popularity, with_content, without_content, meta, cold_users, params.size
-    )
+        svd, items, popularity, with_content, without_content, meta, cold_users, params.size,
+        AlignedContentModel.fit(items, catalogue, content),
+    )  # fmt: skip
     return hybrid.bind(catalogue, content)
