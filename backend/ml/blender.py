@@ -248,3 +248,43 @@ def coordinate_ascent(
         if not improved:
             break
     return w, first, best
+
+
+class LinearBlend:
+    """`feature_matrix(z, is_cold, names, standardised=True) @ weights` without the matrix.
+
+    Each signal's weight becomes one vector over the catalogue rows (its warm weight on warm
+    rows, its `cold_` weight on cold ones, times the signal's row `scale` where given), and the
+    signals that are the same for every user (`fixed`, with the `cold` column) are summed once:
+    a request adds one product per signal instead of writing and reading a column per feature.
+    The sums differ from the matrix product only in rounding (the order of the additions).
+    """
+
+    def __init__(
+        self,
+        weights: BlendWeights,
+        is_cold: np.ndarray,
+        fixed: dict[str, np.ndarray],
+        scale: dict[str, np.ndarray],
+    ) -> None:
+        cold = np.asarray(is_cold, dtype=np.float64)
+        warm = 1.0 - cold
+        w = dict(zip(weights.names, weights.weights, strict=True))
+        bases = {name.removeprefix("cold_") for name in weights.names} - {"cold"}
+        self.coefficients = {}
+        for name in bases:
+            coefficient = w.get(name, 0.0) * warm + w.get("cold_" + name, 0.0) * cold
+            self.coefficients[name] = coefficient * scale[name] if name in scale else coefficient
+        self.base = w.get("cold", 0.0) * cold
+        for name, z in fixed.items():
+            if name in self.coefficients:
+                self.base += z * self.coefficients.pop(name)
+
+    def score(self, z: dict[str, np.ndarray]) -> np.ndarray:
+        """The blend score of every row from the per-user z-scores (absent signals add 0)."""
+        out = self.base.copy()
+        term = np.empty_like(out)
+        for name, coefficient in self.coefficients.items():
+            if name in z:
+                out += np.multiply(z[name], coefficient, out=term)
+        return out

@@ -53,6 +53,36 @@ def most_similar_rated(
     return best, sims[np.arange(sims.shape[0]), best]
 
 
+def matrix_moments(content: ContentMatrices, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean row and the covariance (float64, over every catalogue row) of one of
+    `content`'s matrices, computed once per matrix: the mean and variance of `matrix @ p` over
+    the catalogue are then p . mean and p' cov p for any profile p."""
+    cache = content.__dict__.setdefault("_moments", {})
+    found = cache.get(id(matrix))
+    if found is None or found[0] is not matrix:
+        values = np.asarray(matrix, dtype=np.float64)
+        mean = values.mean(axis=0)
+        values -= mean
+        found = cache[id(matrix)] = (matrix, mean, values.T @ values / len(values))
+    return found[1], found[2]
+
+
+def standardised_rows(model: ContentModel, user: UserHistory, rows: np.ndarray) -> np.ndarray:
+    """`blender.standardise(model.score(user))[rows]` (to rounding) without scoring the other
+    rows: the mean and deviation over the catalogue follow from the user's profile and the
+    matrix's moments (`matrix_moments`), so a signal the blend reads on a few rows costs a
+    product with those rows only."""
+    profile = model.profile(user) if model.ready else None
+    if profile is None:  # all-zero cosines: standardised to zeros
+        return np.zeros(len(rows))
+    mean, covariance = matrix_moments(model.content, model._matrix)
+    p = profile.astype(np.float64)
+    std = float(np.sqrt(max(p @ covariance @ p, 0.0)))
+    if std < 1e-12:
+        return np.zeros(len(rows))
+    return (np.asarray(model._matrix[rows] @ profile, dtype=np.float64) - p @ mean) / std
+
+
 # Rows per block when several profiles score one matrix: a block stays in cache while every
 # profile reads it (OpenBLAS packs a tall, two-column product slowly: 1.5x the time of blocks).
 SCORE_BLOCK_ROWS = 1024

@@ -20,10 +20,16 @@ import numpy as np
 from backend.ml.aligned_content import FILE as ALIGNED_FILE
 from backend.ml.aligned_content import AlignedContentModel
 from backend.ml.base import Recommender, UserHistory
-from backend.ml.blender import BlendWeights, feature_matrix, mmr_rerank, standardise
+from backend.ml.blender import (
+    BlendWeights,
+    LinearBlend,
+    feature_matrix,
+    mmr_rerank,
+    standardise,
+)
 from backend.ml.candidates import BlendCandidates, RowFeatures
 from backend.ml.cold_blend import ColdUserBlends
-from backend.ml.content import ContentModel, score_together
+from backend.ml.content import ContentModel, score_together, standardised_rows
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import EASE_SIGNALS, ItemItemModel
 from backend.ml.popularity import MetadataPopularity, PopularityModel
@@ -39,11 +45,18 @@ CONTENT = ("content_text", "content_cf", "content_watch", "content_image")
 POPULAR = ("popularity", "trending", "metadata_popularity")
 LIKED_RATING = 4.0  # on the 0.5-5 star scale: a rating that reads as "liked"
 FAIR_RATING = 3.5  # what a reason may name when the user rated nothing LIKED_RATING or more
+# A collaborative reason names movie X only when X is real evidence for the pick: the pick is
+# among the REASON_TOP_NEIGHBOURS movies most watched with X (by X's row of B), or among the
+# REASON_NEIGHBOURS most watched with it and X gives at least REASON_MIN_SHARE of the pick's
+# positive EASE score from the user's ratings.
+REASON_TOP_NEIGHBOURS = 5
+REASON_NEIGHBOURS = 20
+REASON_MIN_SHARE = 0.25
 
 
 def liked_sources(ratings: np.ndarray) -> np.ndarray:
     """The rated movies a reason may name: those rated >= LIKED_RATING, or >= FAIR_RATING for
-    a user with none ("Because you liked X" for a 2-star rating explains nothing)."""
+    a user with none ("fans of X" for a 2-star rating of X explains nothing)."""
     ratings = np.asarray(ratings, dtype=np.float64)
     liked = ratings >= LIKED_RATING
     return liked if liked.any() else ratings >= FAIR_RATING
@@ -131,8 +144,10 @@ class HybridRecommender(Recommender):
         support = bound._models["popularity"].support
         bound.support = support
         bound.is_cold = support == 0
+        bound._cold_rows = np.flatnonzero(bound.is_cold)
         bound._shrink = support / (support + SUPPORT_SHRINKAGE)
         bound._z_cache = {}
+        bound._linear_cache = {}
         bound.candidates = BlendCandidates.for_policy(bound, self.size_policy)
         return bound
 
@@ -147,12 +162,17 @@ class HybridRecommender(Recommender):
     def user(self, user_id: int | None, item_ids, ratings) -> UserHistory:  # noqa: ANN001
         return UserHistory.of(self.catalogue, user_id, item_ids, ratings)
 
-    def signals(self, user: UserHistory, use_content: bool = True) -> dict[str, np.ndarray]:
-        """Every signal's scores over all catalogue rows for this user."""
+    def signals(
+        self, user: UserHistory, use_content: bool = True, skip: frozenset[str] = frozenset()
+    ) -> dict[str, np.ndarray]:
+        """Every signal's scores over all catalogue rows for this user (content signals in
+        `skip` left out)."""
         out = self._ease_scores(user)
         out.update((n, m.score(user)) for n, m in self._models.items() if n not in EASE_SIGNALS)
         if use_content:
-            out.update(score_together(self._content, user))
+            out.update(
+                score_together({n: m for n, m in self._content.items() if n not in skip}, user)
+            )
         return out
 
     def weights(self, use_content: bool, n_ratings: int | None = None) -> BlendWeights:
@@ -168,13 +188,64 @@ class HybridRecommender(Recommender):
     def features(self, signals: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
         """Per-user standardised signals (those the blend uses); collaborative ones shrunk by
         the movie's support."""
-        used = {name.removeprefix("cold_") for name in names}
-        z = {name: self._standardised(name, v) for name, v in signals.items() if name in used}
+        z = self._z_scores(signals, names)
         for name in COLLABORATIVE:
             if name in z:
                 z[name] = np.multiply(z[name], self._shrink, out=z[name])
         zeros = np.zeros(len(self.catalogue.item_ids))
         return feature_matrix(z, self.is_cold, names, standardised=True, missing=zeros)
+
+    def _z_scores(self, signals: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+        """The z-scores of the signals the blend `names` use (not yet shrunk)."""
+        used = {name.removeprefix("cold_") for name in names}
+        return {name: self._standardised(name, v) for name, v in signals.items() if name in used}
+
+    def _linear(self, weights: BlendWeights, z: dict[str, np.ndarray]) -> LinearBlend:
+        """The blend `weights` as a `LinearBlend` over this catalogue (built once per weights:
+        the popularity kinds' z-scores are the same arrays for everyone)."""
+        fixed = {name: z[name] for name in POPULAR if name in z}
+        key = (id(weights), *(id(v) for v in fixed.values()))
+        cached = self._linear_cache.get(key)
+        if cached is None or cached[0] is not weights:
+            shrink = {name: self._shrink for name in COLLABORATIVE}
+            cached = (weights, fixed, LinearBlend(weights, self.is_cold, fixed, shrink))
+            self._linear_cache[key] = cached
+        return cached[2]
+
+    def _blend(
+        self, user: UserHistory, use_content: bool
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], BlendWeights]:
+        """(blend scores over the catalogue, the z-scores they come from, the weights): what
+        `weights.score(blend_features(...))` gives, without the feature matrix."""
+        weights = self.weights(use_content, len(user))
+        cold_only = self._cold_only_content(weights.names) if use_content else frozenset()
+        z = self._z_scores(self.signals(user, use_content, cold_only), weights.names)
+        for name in cold_only:  # zeros on warm rows, where the blend gives them no weight
+            z[name] = np.zeros(len(self.catalogue.item_ids))
+            z[name][self._cold_rows] = standardised_rows(self._content[name], user, self._cold_rows)
+        return self._linear(weights, z).score(z), z, weights
+
+    def _cold_only_content(self, names: list[str]) -> frozenset[str]:
+        """Content signals (of the plain kinds) that the blend `names` weigh on cold movies only
+        (content_watch in the warm blend): their products are needed on the cold rows only."""
+        cold = {name.removeprefix("cold_") for name in names if name.startswith("cold_")}
+        return frozenset(
+            name for name in cold - set(names)
+            if type(self._content.get(name)) is ContentModel
+        )  # fmt: skip
+
+    def _row_features(
+        self, z: dict[str, np.ndarray], rows: np.ndarray, names: list[str]
+    ) -> RowFeatures:
+        """The rows of `features` for some catalogue rows, from the same z-scores (bit for bit)."""
+        rows = np.unique(rows)
+        at = {name: v[rows] for name, v in z.items()}
+        for name in COLLABORATIVE:
+            if name in at:
+                at[name] = at[name] * self._shrink[rows]
+        zeros = np.zeros(rows.size)
+        values = feature_matrix(at, self.is_cold[rows], names, standardised=True, missing=zeros)
+        return RowFeatures(rows, values)
 
     def _standardised(self, name: str, values: np.ndarray) -> np.ndarray:
         """z-scores of a signal; a signal that is the same array for everyone (popularity,
@@ -196,8 +267,7 @@ class HybridRecommender(Recommender):
         return self.features(self.signals(user, use_content), weights.names), weights
 
     def score(self, user: UserHistory, use_content: bool = True) -> np.ndarray:  # type: ignore[override]
-        features, weights = self.blend_features(user, use_content)
-        return weights.score(features)
+        return self._blend(user, use_content)[0]
 
     def rank(  # type: ignore[override]
         self,
@@ -218,10 +288,10 @@ class HybridRecommender(Recommender):
     ) -> Ranking:
         """The one ranking path (`rank` is its rows): top-k unrated rows by blend score, with
         `diversity` > 0 re-ranked by MMR over story vectors; the scores and features come
-        along so reasons need no second pass over the signals."""
+        along (those of the picked rows) so reasons need no second pass over the signals."""
+        z = None
         if self.candidates is None:
-            features, weights = self.blend_features(user, use_content)
-            scores = weights.score(features)
+            scores, z, weights = self._blend(user, use_content)
         else:  # a large catalogue (size_policy): the blend over candidate rows only
             features, weights, scores = self.candidates.blend(self, user, exclude, use_content)
         skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
@@ -230,6 +300,8 @@ class HybridRecommender(Recommender):
         else:
             pool = top_n(scores, k * 5, skip)
             rows = mmr_rerank(pool, scores[pool], self.content.text[pool], k, diversity)
+        if z is not None:  # the features of the picks only: all that reasons read
+            features = self._row_features(z, rows, weights.names)
         return Ranking(rows, scores, features)
 
     def predicted_ratings(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
@@ -250,9 +322,9 @@ class HybridRecommender(Recommender):
 
         Collaborative reasons name the liked movie (`liked_sources`) with the largest EASE
         weight B[movie, pick] (its top liked contributor, every rated movie voting alike) when
-        EASE adds more to the pick than SVD does; where SVD leads there is no single movie to
-        name ("taste"). Content reasons (embedding mode only) name the liked movie with the
-        closest story.
+        EASE adds more to the pick than SVD does and that movie is real evidence (`_strong`);
+        otherwise there is no single movie to name ("taste"). Content reasons (embedding mode
+        only) name the liked movie with the closest story.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if features is None:
@@ -284,9 +356,11 @@ class HybridRecommender(Recommender):
         # strongly people who watched it also watched the pick. Not weighted by recency: the
         # latest-rated movie adds most to item_recent's vote even when unrelated to the pick,
         # and "Because you liked Thor" under "12 Angry Men" reads as false.
-        ease = None
+        ease, strong = None, np.zeros(len(rows), dtype=bool)
         if len(user):
-            ease = self._models["item_item"].contributions(user, rows, liked_sources(user.ratings))
+            every = self._models["item_item"].contributions(user, rows)
+            ease = np.where(liked_sources(user.ratings)[:, None], every, 0.0)
+            strong = self._strong(user, rows, every, ease)
         nearest = (
             self._content["content_text"].nearest_liked(user, rows)
             if use_content and self.has_text
@@ -302,7 +376,7 @@ class HybridRecommender(Recommender):
             elif (
                 kind in ("collaborative", "content")
                 and ease is not None
-                and ease[:, k].max() > 0
+                and strong[k]
                 and (kind == "content" or ease_part[k] >= svd_part[k])
             ):
                 out.append(Explanation("collaborative", int(np.argmax(ease[:, k]))))
@@ -313,6 +387,31 @@ class HybridRecommender(Recommender):
             else:
                 out.append(Explanation("popular"))
         return out
+
+    def _strong(
+        self, user: UserHistory, rows: np.ndarray, every: np.ndarray, liked: np.ndarray
+    ) -> np.ndarray:
+        """Whether each pick's top liked contributor X (the argmax of `liked`, B over the liked
+        movies) is evidence a film lover would accept: the pick is among the movies most
+        watched with X (X's row of B: the top REASON_TOP_NEIGHBOURS, or the top
+        REASON_NEIGHBOURS when X also carries REASON_MIN_SHARE of the pick's positive EASE
+        score from all the user's ratings, `every`). A heavy user's picks draw on hundreds of
+        movies, and the largest of many small votes reads as false ("Batman v Superman,
+        because you liked The Revenant"); so does a newcomer's one liked movie behind a
+        blockbuster its fans watch no more than any other ("The Return of the King, because
+        you liked Toy Story")."""
+        top = np.argmax(liked, axis=0)
+        named = liked[top, np.arange(len(rows))]
+        evidence = np.clip(every, 0.0, None).sum(axis=0)
+        items = self._models["item_item"]
+        source = items.positions(user.item_ids[top])
+        known = np.maximum(source, 0)
+
+        def among(k: int) -> np.ndarray:  # the pick among the k movies most watched with X
+            return (source >= 0) & (named >= items.row_kth_largest(k)[known])
+
+        shared = among(REASON_NEIGHBOURS) & (named >= REASON_MIN_SHARE * evidence)
+        return (named > 0) & (among(REASON_TOP_NEIGHBOURS) | shared)
 
     def _ease_scores(self, user: UserHistory) -> dict[str, np.ndarray]:
         """The EASE signals (plain and recency-weighted) from one gather of B's rows."""

@@ -39,15 +39,26 @@ class ContentMatrices:
     version: str = ""
 
 
+# Rows per block (at most) when `top_n` bounds the n-th best score by the blocks' best ones.
+TOP_N_BLOCK = 64
+
+
 def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the n best scores, best first, skipping excluded positions."""
-    scores = np.array(scores, dtype=np.float64, copy=True)
+    """Indices of the n best scores, best first (ties by index), skipping excluded positions
+    and NaN.
+
+    The n-th best of the blocks' best scores bounds the n-th best score (n blocks each hold
+    one at least that good), so only the rows at or above that bound are sorted."""
+    order = np.negative(scores, dtype=np.float64)  # ascending order = best first
     if exclude is not None and len(exclude):
         ex = np.asarray(exclude)
-        scores[ex[ex >= 0]] = -np.inf
-    valid = int(np.isfinite(scores).sum())
-    n = min(n, valid)
+        order[ex[ex >= 0]] = np.inf
+    n = min(n, order.size)
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, n - 1)[:n]
-    return part[np.lexsort((part, -scores[part]))]
+    block = min(TOP_N_BLOCK, order.size // n)
+    blocks = order.size // block
+    lows = np.fmin.reduce(order[: blocks * block].reshape(blocks, block), axis=1)
+    bound = np.partition(lows, n - 1)[n - 1]
+    part = np.flatnonzero(order <= bound if np.isfinite(bound) else np.isfinite(order))
+    return part[np.lexsort((part, order[part]))][:n]

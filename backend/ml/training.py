@@ -58,6 +58,8 @@ class TrainParams:
     item_max_items: int = 10000
     item_min_support: int = 3
     item_neighbours: int = 200
+    # EASE's negative weights kept per item (besides the item_neighbours positive ones).
+    item_negative_neighbours: int = 200
     validation_fraction: float = 0.2
     # The blend's validation split: "temporal" (each user's latest ratings: what they watch
     # next, as served) or "random" (gaps in the past: the MS Recommenders protocol's question).
@@ -98,6 +100,7 @@ def fit_item_model(
         l2=l2,
         max_items=plan.item_max_items if plan is not None else params.item_max_items,
         neighbours=params.item_neighbours,
+        negative_neighbours=params.item_negative_neighbours,
         min_support=params.item_min_support,
     )
 

@@ -1,0 +1,66 @@
+"""Collaborative reasons on a hand-set EASE matrix: the named movie is the liked one with the
+largest B[X, pick], and it is named only when it is real evidence for the pick."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from backend.ml.blender import BlendWeights
+from backend.ml.hybrid import Explanation, HybridRecommender
+from backend.ml.interactions import Interactions
+from backend.ml.item_model import ItemItemModel
+from backend.ml.popularity import PopularityModel
+from backend.ml.scoring import Catalogue
+from backend.ml.svd import SVDModel
+
+N = 40
+IDS = np.arange(1, N + 1)
+CATALOGUE = Catalogue(IDS, np.zeros(N))
+A, C, D = 0, 1, 2  # positions of the rated movies 1 (5 stars), 2 (4 stars), 3 (2 stars)
+PICK_TOP, PICK_WEAK, PICK_SHARED = 3, 4, 5  # movies 4, 5, 6
+
+
+def _b() -> np.ndarray:
+    b = np.zeros((N, N))
+    b[A, [PICK_TOP, PICK_WEAK, PICK_SHARED]] = [0.5, 0.1, 0.05]
+    b[C, [PICK_WEAK, PICK_SHARED]] = [0.2, 0.35]
+    b[C, 6:12] = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]  # six movies watched with 2 more than 5 and 6
+    b[D, [PICK_TOP, PICK_WEAK]] = [3.0, 1.0]  # the disliked movie 3 votes most for 4 and 5
+    return b
+
+
+def _hybrid() -> HybridRecommender:
+    users = np.repeat(np.arange(3), N)
+    data = Interactions(users, np.tile(IDS, 3), np.full(3 * N, 4.0))  # every movie has support
+    items = ItemItemModel(IDS, sparse.csr_matrix(_b()), np.full(N, 3.0))
+    weights = BlendWeights(["item_item"], np.array([1.0]))
+    return HybridRecommender(
+        SVDModel.fit(data), items, PopularityModel.fit(data), weights, weights
+    ).bind(CATALOGUE)
+
+
+def test_row_kth_largest_is_the_weight_a_movie_needs_to_be_among_the_k_most_watched():
+    items = ItemItemModel(IDS, sparse.csr_matrix(_b()), np.full(N, 3.0)).bind(CATALOGUE)
+    # row of movie 2: 0.9 .. 0.4, then 0.35 (movie 6), then 0.2 (movie 5)
+    assert items.row_kth_largest(7)[C] == 0.35
+    assert items.row_kth_largest(8)[C] == 0.2
+    assert items.row_kth_largest(1)[[A, D]].tolist() == [0.5, 3.0]
+    # rows with fewer than k weights: any stored weight is among the k largest
+    assert items.row_kth_largest(5)[[A, D, 30]].tolist() == [0.0, 0.0, 0.0]
+    assert items.as_recent(5.0).row_kth_largest(7) is items.row_kth_largest(7)  # computed once
+
+
+def test_named_movie_is_the_top_liked_contributor_and_weak_evidence_is_not_named():
+    hybrid = _hybrid()
+    user = hybrid.user(7, [1, 2, 3], [5.0, 4.0, 2.0])
+    picks = np.array([PICK_TOP, PICK_WEAK, PICK_SHARED])
+    why = hybrid.explain(user, picks, use_content=False)
+    # Movie 4: the liked movie 1 gives 0.5 of its 3.5 (share 0.14, the disliked movie 3 gives
+    # the rest), but 4 is the movie most watched with 1 (rank 1 <= 5): "fans of movie 1".
+    assert why[0] == Explanation("collaborative", 0)
+    # Movie 5: the top liked contributor is movie 2 (0.2 > 0.1), rank 8 in its row (> 5) and a
+    # share of 0.2 / 1.3 = 0.15 < 0.25: no single movie to name, the generic reason.
+    assert why[1] == Explanation("taste")
+    # Movie 6: movie 2 gives 0.35 of 0.4 (share 0.875 >= 0.25) at rank 7 (<= 20): named.
+    assert why[2] == Explanation("collaborative", 1)
