@@ -4,8 +4,8 @@ The plain content signals (`content.ContentModel`) score a movie by the cosine o
 with the user's taste profile; nothing in them says which stories the people who watched the
 user's movies went on to watch. This model learns that from the warm movies of the training
 data: a closed-form ridge map from each movie's content features f_j (its text embedding, its
-z-scored log TMDB vote count and a constant) to its column of the served EASE matrix B (how
-strongly each watched movie votes for it),
+z-scored log TMDB vote count and a constant) to the positive part of its column of the served
+EASE matrix B (how strongly each watched movie votes for it),
 
     W = argmin sum_j ||B[:, j] - W f_j||^2 + l2 ||W||^2,  W = B F (F^T F + l2 I)^-1,
 
@@ -56,6 +56,17 @@ def ridge_map(features: np.ndarray, columns: sparse.spmatrix | np.ndarray, l2: f
     return np.linalg.solve(gram, products.T).T
 
 
+def positive_columns(weights: sparse.spmatrix, columns: np.ndarray) -> sparse.csc_matrix:
+    """The positive part of B's `columns`: the watched movies that vote for each movie (EASE's
+    negative weights, the movies whose watchers watch it less, are harder to tell from a story:
+    on validation cold movies carved from ml-100k's training data the map fitted on them alone
+    ranked at Recall@10 0.331 against 0.367 on the positive part)."""
+    out = sparse.csc_matrix(weights)[:, columns].copy()
+    out.data = np.maximum(out.data, 0.0)
+    out.eliminate_zeros()
+    return out
+
+
 def movie_features(text: np.ndarray, votes: np.ndarray) -> np.ndarray:
     """[text embedding, vote feature] per movie (the constant feature is left out: it adds the
     same to every movie's score and changes no ranking)."""
@@ -104,8 +115,8 @@ class AlignedContentModel(ContentModel):
         moments = (float(log_votes.mean()), float(log_votes.std()) or 1.0)
         features = movie_features(content.text[rows[known]], vote_feature(votes, *moments))
         features = np.column_stack([features, np.ones(len(features))])
-        w = ridge_map(features, items.weights.tocsc()[:, np.flatnonzero(known)], l2)[:, :-1]
-        u, s, vt = np.linalg.svd(w, full_matrices=False)
+        w = ridge_map(features, positive_columns(items.weights, np.flatnonzero(known)), l2)
+        u, s, vt = np.linalg.svd(w[:, :-1], full_matrices=False)
         return cls(items.item_ids, u[:, :rank] * s[:rank], vt[:rank], moments, content)
 
     def with_content(self, content: ContentMatrices | None) -> AlignedContentModel:

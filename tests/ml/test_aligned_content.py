@@ -22,7 +22,7 @@ CATALOGUE = Catalogue(np.array([10, 20, 30, 40]), np.array([99.0, 0.0, 9.0, 0.0]
 TEXT = np.array([[1, 0], [0, 1], [0.6, 0.8], [0.8, 0.6]], dtype=np.float32)
 CONTENT = ContentMatrices(TEXT, None, np.ones(4, bool), np.zeros(4, bool))
 # B[h, j]: how much rating movie h votes for movie j (zero diagonal).
-B = np.array([[0.0, 0.5, 0.2], [0.4, 0.0, 0.1], [0.3, 0.0, 0.0]])
+B = np.array([[0.0, 0.5, 0.2], [0.4, 0.0, 0.1], [0.0, 0.3, 0.0]])
 
 
 def _items() -> ItemItemModel:
@@ -75,6 +75,17 @@ def test_served_beside_the_text_profiles():
     together = score_together(models, user)
     for name, model in models.items():
         assert together[name] == pytest.approx(model.score(user), abs=1e-6), name
+
+
+def test_the_map_learns_the_positive_votes_only():
+    negative = B.copy()
+    negative[2, 0] = -0.7  # watchers of movie 30 watch movie 10 less
+    with_negative = ItemItemModel(
+        np.array([10, 20, 30]), sparse.csr_matrix(negative), np.array([3.0, 2.0, 1.0])
+    )
+    fitted = AlignedContentModel.fit(with_negative, CATALOGUE, CONTENT)
+    positive = AlignedContentModel.fit(_items(), CATALOGUE, CONTENT)
+    assert fitted.user_factors == pytest.approx(positive.user_factors)
 
 
 def test_no_text_no_map():
