@@ -119,6 +119,7 @@ class _Validation:
     simulated_cold: np.ndarray  # catalogue positions of movies whose ratings were hidden
     recent_half_life: float
     recent_half_life_scores: dict[str, float]
+    cold_by_user: dict[int, np.ndarray]  # rows of each user's hidden simulated-cold ratings
 
 
 def _validation_setup(
@@ -141,7 +142,8 @@ def _validation_setup(
     items = distinct(data.item_ids)
     n_cold = int(len(items) * params.cold_item_fraction)
     cold_items = rng.choice(items, size=n_cold, replace=False) if n_cold else np.zeros(0, int)
-    train_mask &= ~np.isin(data.item_ids, cold_items)
+    hidden = np.isin(data.item_ids, cold_items)
+    train_mask &= ~hidden
     train, val = data.subset(train_mask), data.subset(val_mask)
     if len(train) == 0 or len(val) == 0:
         raise ValueError("not enough ratings to learn blend weights")
@@ -199,6 +201,7 @@ def _validation_setup(
     return _Validation(
         hybrid, train_by_user, val_by_user, users, svd_rmse, best[0], scores,
         np.sort(cold_pos[cold_pos >= 0]), half_life, half_life_scores,
+        {u: catalogue.positions(i) for u, (i, _) in data.subset(hidden).by_user().items()},
     )  # fmt: skip
 
 
@@ -365,8 +368,8 @@ def _ndcg_refine(
     hybrid, k = v.model, params.ndcg_k
     warm_cols = [j for j, n in enumerate(names) if n != "cold" and not n.startswith("cold_")]
     cold_cols = [j for j, n in enumerate(names) if n.startswith("cold_")]
-    # Cold weights rank the simulated cold movies (the only cold ones that can be held out);
-    # warm weights rank warm movies, every cold movie left out.
+    # Cold weights rank the simulated cold movies for all who watched them (their hidden ratings:
+    # who watches a new movie); warm weights rank warm movies, every cold movie left out.
     cold_pos = v.simulated_cold
     is_cold = hybrid.is_cold
     all_cold = np.flatnonzero(is_cold)
@@ -389,10 +392,11 @@ def _ndcg_refine(
                 warm_f.append(feats[np.ix_(pool, warm_cols)].astype(np.float32))
                 warm_h.append(relevant[pool])
                 warm_n.append(n_warm)
-        if cold_cols and cold_pos.size > k and relevant[cold_pos].any():
+        watched_cold = np.isin(cold_pos, v.cold_by_user.get(user, ()))
+        if cold_cols and cold_pos.size > k and watched_cold.any():
             cold_f.append(feats[np.ix_(cold_pos, cold_cols)].astype(np.float32))
-            cold_h.append(relevant[cold_pos])
-            cold_n.append(int(relevant[cold_pos].sum()))
+            cold_h.append(watched_cold)
+            cold_n.append(int(watched_cold.sum()))
     coef = coef.copy()
     report: dict = {}
     if warm_f:
@@ -490,8 +494,7 @@ def train_hybrid(
         "train_stages": clock.stages,
     }
     svd.meta.update({"version": meta["version"], "holdout_rmse": holdout_rmse})
-    hybrid = HybridRecommender(
+    return HybridRecommender(
         svd, items, popularity, with_content, without_content, meta, cold_users, params.size,
         AlignedContentModel.fit(items, catalogue, content),
-    )  # fmt: skip
-    return hybrid.bind(catalogue, content)
+    ).bind(catalogue, content)  # fmt: skip

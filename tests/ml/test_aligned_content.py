@@ -120,3 +120,35 @@ def test_saved_with_the_hybrid_and_served_after_load(tmp_path):
     assert loaded.score(user) == pytest.approx(hybrid.score(user), abs=1e-6)
     # The new movie (40) is ranked by its cold weights, content_cf among them.
     assert hybrid.features(hybrid.signals(user), names)[3, 3] != 0.0
+
+
+def test_validation_ranks_simulated_new_movies_for_everyone_who_watched_them():
+    """The cold-movie weights are learned on movies whose training ratings were hidden; their
+    targets are every hidden rating (any value), and the validation model serves content_cf
+    from a map that never saw those movies' ratings."""
+    from backend.ml.training import StageClock, TrainParams, _validation_setup
+
+    rng = np.random.default_rng(0)
+    n = 900
+    data = Interactions(
+        rng.integers(1, 41, n), rng.integers(1, 31, n), rng.integers(1, 11, n) / 2.0,
+        rng.permutation(n).astype(np.float64),
+    )  # fmt: skip
+    catalogue = Catalogue(np.arange(1, 31), rng.integers(0, 500, 30).astype(float))
+    text = rng.normal(size=(30, 8)).astype(np.float32)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    content = ContentMatrices(text, None, np.ones(30, bool), np.zeros(30, bool))
+    params = TrainParams(recent_half_lives=(5.0,), ndcg_pool=10, blend_users=40)
+    v = _validation_setup(
+        data, catalogue, content, params, np.random.default_rng(1), clock=StageClock()
+    )
+    cold_ids = catalogue.item_ids[v.simulated_cold]
+    assert cold_ids.size == 3  # cold_item_fraction 0.1 of 30 movies
+    hidden = np.isin(data.item_ids, cold_ids)
+    by_user = data.subset(hidden).by_user()
+    assert sorted(v.cold_by_user) == sorted(by_user)
+    for user, rows in v.cold_by_user.items():
+        assert sorted(catalogue.item_ids[rows]) == sorted(by_user[user][0])
+    assert v.model.is_cold[v.simulated_cold].all()
+    assert not np.isin(v.model.aligned.item_ids, cold_ids).any()
+    assert "content_cf" in v.model.signals(v.model.user(None, [1, 2], [4.0, 5.0]))
