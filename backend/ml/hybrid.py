@@ -56,7 +56,7 @@ REASON_MIN_SHARE = 0.25
 
 def liked_sources(ratings: np.ndarray) -> np.ndarray:
     """The rated movies a reason may name: those rated >= LIKED_RATING, or >= FAIR_RATING for
-    a user with none ("fans of X" for a 2-star rating of X explains nothing)."""
+    a user with none ("viewers of X" for a 2-star rating of X explains nothing)."""
     ratings = np.asarray(ratings, dtype=np.float64)
     liked = ratings >= LIKED_RATING
     return liked if liked.any() else ratings >= FAIR_RATING
@@ -405,13 +405,9 @@ class HybridRecommender(Recommender):
         evidence = np.clip(every, 0.0, None).sum(axis=0)
         items = self._models["item_item"]
         source = items.positions(user.item_ids[top])
-        known = np.maximum(source, 0)
-
-        def among(k: int) -> np.ndarray:  # the pick among the k movies most watched with X
-            return (source >= 0) & (named >= items.row_kth_largest(k)[known])
-
-        shared = among(REASON_NEIGHBOURS) & (named >= REASON_MIN_SHARE * evidence)
-        return (named > 0) & (among(REASON_TOP_NEIGHBOURS) | shared)
+        larger = items.larger_in_row(source, named)  # the pick's rank in X's row, less one
+        shared = (larger < REASON_NEIGHBOURS) & (named >= REASON_MIN_SHARE * evidence)
+        return (named > 0) & (source >= 0) & ((larger < REASON_TOP_NEIGHBOURS) | shared)
 
     def _ease_scores(self, user: UserHistory) -> dict[str, np.ndarray]:
         """The EASE signals (plain and recency-weighted) from one gather of B's rows."""

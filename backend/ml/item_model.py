@@ -59,7 +59,6 @@ class ItemItemModel(Recommender):
             shape=(n, n + 1),
         )
         self._by_column = self.weights.tocsc()
-        self._kth_largest: dict[int, np.ndarray] = {}  # row_kth_largest's, by k
 
     @classmethod
     def fit(  # type: ignore[override]
@@ -219,22 +218,18 @@ class ItemItemModel(Recommender):
         out[voter[hit], np.repeat(picks, lengths)[hit]] = self._by_column.data[entries][hit]
         return out
 
-    def row_kth_largest(self, k: int) -> np.ndarray:
-        """The k-th largest weight in each row of B (0 where a row holds fewer than k): movie j
-        is among the k movies most watched with movie i (ties alike) iff B[i, j] >= it. Computed
-        once per k for every row by one sort of B's entries, then shared by the bound copies."""
-        cached = self._kth_largest.get(k)
-        if cached is None:
-            w = self.weights
-            lengths = np.diff(w.indptr)
-            row = np.repeat(np.arange(w.shape[0]), lengths)
-            order = np.lexsort((-w.data, row))  # by row, largest first (CSR keeps rows together)
-            rank = np.arange(w.nnz) - np.repeat(w.indptr[:-1], lengths)
-            at_k = order[rank == k - 1]
-            cached = np.zeros(w.shape[0])
-            cached[row[at_k]] = w.data[at_k]
-            self._kth_largest[k] = cached
-        return cached
+    def larger_in_row(self, sources: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """For each k, how many weights in the row of B of the model's item `sources[k]` exceed
+        `values[k]` (-1 for none: counts 0): a movie with weight values[k] there is among the
+        n movies most watched with that item when the count is below n. One gather of those
+        rows' entries (a few hundred each), no pass over B."""
+        sources = np.asarray(sources, dtype=np.int64)
+        known = np.flatnonzero(sources >= 0)
+        owner, _, weights = self._gather_rows(sources[known])
+        larger = np.bincount(owner, weights > np.asarray(values)[known][owner], len(known))
+        out = np.zeros(len(sources), dtype=np.int64)
+        out[known] = larger
+        return out
 
     def save(self, directory: Path) -> None:
         sparse.save_npz(directory / "item_weights.npz", self.weights)
@@ -283,7 +278,8 @@ def _top_k_per_column(transposed: np.ndarray, k: int, k_negative: int = 0) -> sp
         if count <= 0:
             continue
         count = min(count, n)
-        part = np.argpartition(-sign * transposed, count - 1, axis=1)[:, :count]
+        # A copy: a view would keep the whole n x n partition alive through the next pass.
+        part = np.argpartition(-sign * transposed, count - 1, axis=1)[:, :count].copy()
         owner = np.broadcast_to(np.arange(n)[:, None], part.shape)
         found = transposed[owner, part]
         keep = sign * found > 0

@@ -305,7 +305,7 @@ def _reason(why: Explanation, user: UserHistory, movies: dict[int, Movie | Movie
         rating = user.ratings[why.source]
         stars = f"{rating:g} star" + ("" if rating == 1 else "s")
         # The evidence is co-watching (EASE), not likeness: say so.
-        return f"Often watched by fans of {title} (you rated it {stars})"
+        return f"Often watched by viewers of {title} (you rated it {stars})"
     if why.kind == "content" and title:
         return f"Similar story to {title}"
     if why.kind == "new":

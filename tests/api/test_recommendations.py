@@ -163,7 +163,7 @@ def test_new_user_gets_popular_then_personal_recommendations(client):
     assert ids != [r["id"] for r in cold]
     scifi = sum("Sci-Fi" in r["genres"] for r in warm[:5])
     assert scifi >= 3, warm[:5]
-    assert any(r["reason"].startswith("Often watched by fans of") for r in warm)
+    assert any(r["reason"].startswith("Often watched by viewers of") for r in warm)
     baseline = client.get(
         "/movies/recommendations?limit=10&use_embeddings=false", headers=headers
     ).json()
@@ -203,7 +203,7 @@ def test_retrain_while_serving_has_no_errors(loaded):
 
 
 def test_reasons_name_the_top_collaborative_contributor(loaded):
-    """ "Often watched by fans of X" names the liked movie (rated >= 4 where the user has any)
+    """ "Often watched by viewers of X" names the liked movie (rated >= 4 where the user has any)
     with the largest EASE weight B[X, pick], not weighted by recency; "Similar story to" only
     appears with embeddings; predicted stars are on the rating scale."""
     with SessionLocal() as db:
@@ -219,7 +219,7 @@ def test_reasons_name_the_top_collaborative_contributor(loaded):
                 assert rec.predicted_rating is None or 0.5 <= rec.predicted_rating <= 5.0
                 if method == "hybrid_no_embeddings":
                     assert not rec.reason.startswith("Similar story")
-                if not rec.reason.startswith("Often watched by fans of"):
+                if not rec.reason.startswith("Often watched by viewers of"):
                     continue
                 row = hybrid.catalogue.positions(np.array([rec.movie.id]))
                 weights = hybrid.model("item_item").contributions(user, row)[:, 0]
@@ -228,6 +228,6 @@ def test_reasons_name_the_top_collaborative_contributor(loaded):
                 assert weights.max() > 0 and ratings[int(np.argmax(weights))] >= FAIR_RATING
                 if (ratings >= LIKED_RATING).any():
                     assert ratings[int(np.argmax(weights))] >= LIKED_RATING
-                assert rec.reason.startswith(f"Often watched by fans of {titles[top]} ")
+                assert rec.reason.startswith(f"Often watched by viewers of {titles[top]} ")
                 named += 1
     assert named > 0

@@ -61,6 +61,28 @@ def test_ease_matches_the_closed_form():
     assert contributions == pytest.approx(b[[0, 1]][:, [2, 3]], abs=1e-5)
 
 
+def test_ease_pruning_keeps_the_largest_positive_and_most_negative_weights_per_column():
+    data = Interactions(
+        np.array([1, 1, 2, 2, 2, 3, 3]), np.array([10, 20, 10, 20, 30, 20, 40]), np.ones(7)
+    )
+    x = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 0, 1]], dtype=float)
+    p = np.linalg.inv(x.T @ x + np.eye(4))
+    b = p / -np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    expected = np.zeros_like(b)
+    for j in range(4):  # per column: the largest positive weight and the most negative one
+        column = b[:, j]
+        if column.max() > 0:
+            expected[np.argmax(column), j] = column.max()
+        if column.min() < 0:
+            expected[np.argmin(column), j] = column.min()
+    assert (b < 0).any()  # the example has negative weights to keep
+    model = ItemItemModel.fit(data, l2=1.0, neighbours=1, negative_neighbours=1)
+    assert model.weights.toarray() == pytest.approx(expected, abs=1e-6)
+    positive_only = ItemItemModel.fit(data, l2=1.0, neighbours=1)
+    assert positive_only.weights.toarray() == pytest.approx(np.maximum(expected, 0), abs=1e-6)
+
+
 def test_popularity_and_trending_counts():
     day = 86400.0
     data = Interactions(
@@ -148,3 +170,24 @@ def test_retrain_keeps_the_served_weights_unless_clearly_better():
     # equal quality (within the margin): the served weights stay
     kept = _keep_incumbent(good * 1.01, 0.5, good, [0, 1], pools, 10, report, "warm")
     assert kept.tolist() == good.tolist() and report["kept_incumbent_warm"]
+
+
+def test_retrain_judges_the_served_weights_after_the_same_tuning_as_the_new_ones():
+    from backend.ml.blender import pool_ndcg
+    from backend.ml.training import KEEP_MARGIN, _keep_incumbent
+
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(size=(40, 2)).astype(np.float32) for _ in range(20)]
+    hits = [f[:, 0] > 1.0 for f in feats]
+    pools = (feats, hits, [max(1, int(h.sum())) for h in hits])
+    stacked = (np.stack(feats), np.stack(hits), np.array(pools[2]))
+    tuned, served = np.array([1.0, 0.0]), np.array([1.0, 1.0])
+    new_ndcg = pool_ndcg(*stacked, tuned, 10)
+    # The new weights (tuned on these pools) beat the served ones as they stand by the margin,
+    # but the served ones reach as much after the same ascent (it moves the second weight to
+    # 0): the served weights stay.
+    assert new_ndcg > pool_ndcg(*stacked, served, 10) * (1 + KEEP_MARGIN)
+    report: dict = {}
+    kept = _keep_incumbent(tuned, new_ndcg, served, [0, 1], pools, 10, report, "warm")
+    assert kept.tolist() == served.tolist() and report["kept_incumbent_warm"]
+    assert report["validation_ndcg_warm_incumbent_tuned"] == pytest.approx(new_ndcg)

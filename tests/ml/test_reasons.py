@@ -30,25 +30,23 @@ def _b() -> np.ndarray:
     return b
 
 
-def _hybrid() -> HybridRecommender:
+def _hybrid(b: np.ndarray | None = None) -> HybridRecommender:
     users = np.repeat(np.arange(3), N)
     data = Interactions(users, np.tile(IDS, 3), np.full(3 * N, 4.0))  # every movie has support
-    items = ItemItemModel(IDS, sparse.csr_matrix(_b()), np.full(N, 3.0))
+    items = ItemItemModel(IDS, sparse.csr_matrix(_b() if b is None else b), np.full(N, 3.0))
     weights = BlendWeights(["item_item"], np.array([1.0]))
     return HybridRecommender(
         SVDModel.fit(data), items, PopularityModel.fit(data), weights, weights
     ).bind(CATALOGUE)
 
 
-def test_row_kth_largest_is_the_weight_a_movie_needs_to_be_among_the_k_most_watched():
+def test_larger_in_row_counts_the_movies_watched_more_with_the_source():
     items = ItemItemModel(IDS, sparse.csr_matrix(_b()), np.full(N, 3.0)).bind(CATALOGUE)
-    # row of movie 2: 0.9 .. 0.4, then 0.35 (movie 6), then 0.2 (movie 5)
-    assert items.row_kth_largest(7)[C] == 0.35
-    assert items.row_kth_largest(8)[C] == 0.2
-    assert items.row_kth_largest(1)[[A, D]].tolist() == [0.5, 3.0]
-    # rows with fewer than k weights: any stored weight is among the k largest
-    assert items.row_kth_largest(5)[[A, D, 30]].tolist() == [0.0, 0.0, 0.0]
-    assert items.as_recent(5.0).row_kth_largest(7) is items.row_kth_largest(7)  # computed once
+    # row of movie 2: 0.9 .. 0.4, then 0.35 (movie 6), then 0.2 (movie 5); unknown source: 0
+    sources = np.array([A, C, C, C, D, -1])
+    values = np.array([0.5, 0.2, 0.35, 0.9, 1.0, 5.0])
+    assert items.larger_in_row(sources, values).tolist() == [0, 7, 6, 0, 1, 0]
+    assert items.larger_in_row(np.zeros(0, np.int64), np.zeros(0)).tolist() == []
 
 
 def test_named_movie_is_the_top_liked_contributor_and_weak_evidence_is_not_named():
@@ -57,10 +55,25 @@ def test_named_movie_is_the_top_liked_contributor_and_weak_evidence_is_not_named
     picks = np.array([PICK_TOP, PICK_WEAK, PICK_SHARED])
     why = hybrid.explain(user, picks, use_content=False)
     # Movie 4: the liked movie 1 gives 0.5 of its 3.5 (share 0.14, the disliked movie 3 gives
-    # the rest), but 4 is the movie most watched with 1 (rank 1 <= 5): "fans of movie 1".
+    # the rest), but 4 is the movie most watched with 1 (rank 1 <= 5): "viewers of movie 1".
     assert why[0] == Explanation("collaborative", 0)
     # Movie 5: the top liked contributor is movie 2 (0.2 > 0.1), rank 8 in its row (> 5) and a
     # share of 0.2 / 1.3 = 0.15 < 0.25: no single movie to name, the generic reason.
     assert why[1] == Explanation("taste")
     # Movie 6: movie 2 gives 0.35 of 0.4 (share 0.875 >= 0.25) at rank 7 (<= 20): named.
     assert why[2] == Explanation("collaborative", 1)
+
+
+def test_reason_thresholds_at_their_boundaries():
+    b = np.zeros((N, N))
+    b[A, 10:16] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]  # ranks 1-6 in the row of the liked movie 1
+    b[D, [14, 15]] = 3.0  # the disliked movie 3 carries most of their evidence (share < 0.25)
+    b[A, [20, 21]] = 0.25  # rank 7 in movie 1's row, share exactly 0.25 and just under it
+    b[D, [20, 21]] = [0.75, 0.76]
+    hybrid = _hybrid(b)
+    user = hybrid.user(7, [1, 3], [5.0, 2.0])
+    why = hybrid.explain(user, np.array([14, 15, 20, 21]), use_content=False)
+    named, generic = Explanation("collaborative", 0), Explanation("taste")
+    # Rank 5 is among the top neighbours, rank 6 is not (and its share is 0.17); a share of
+    # exactly REASON_MIN_SHARE within the top 20 is named, one just under it is not.
+    assert why == [named, generic, named, generic]

@@ -25,7 +25,7 @@ def _body(fallback: bool) -> bytes:
                 popularity=1.0,
             ),
             1.0 - k / 10,
-            f"Often watched by fans of {title} (you rated it 5 stars)",
+            f"Often watched by viewers of {title} (you rated it 5 stars)",
             "hybrid",
             fallback,
         )
