@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.ml.blender import (
+    KEEP_MARGIN,
     WARM_SIGNALS,
     BlendWeights,
     coordinate_ascent,
@@ -140,8 +141,6 @@ def _learn_one(pools, names, columns, warm, params, incumbent, start_weights=Non
     """Weights for `names`: over `columns` coordinate ascent on pool NDCG from `start_weights`
     (a logistic fit when None; the `incumbent` blend's unless beaten by KEEP_MARGIN), elsewhere
     the `warm` blend's (cold-movie columns)."""
-    from backend.ml.training import KEEP_MARGIN
-
     if start_weights is None:
         sw = np.concatenate(pools.sample_weight)
         x = np.vstack(pools.rows)[:, columns]
@@ -238,8 +237,6 @@ def _content_where_it_helps(
     newcomers worse lists with embeddings than without (ml-100k, 3 ratings: NDCG@10 0.360
     against 0.376 with no margin; validation gains of 0.5-2% went with test ratios of
     0.993-1.004 with the aligned content signal)."""
-    from backend.ml.training import KEEP_MARGIN
-
     warm = [j for j, n in enumerate(with_content.names) if not n.startswith("cold")]
     names = [with_content.names[j] for j in warm]
     feats, hits = np.stack(pools.features)[:, :, warm], np.stack(pools.hits)

@@ -17,12 +17,13 @@ from backend.ml.aligned_content import AlignedContentModel
 from backend.ml.artifacts import new_version
 from backend.ml.blender import (
     CONTENT_SIGNALS,
+    KEEP_MARGIN,
     WARM_SIGNALS,
     BlendWeights,
     coordinate_ascent,
     feature_names,
     fit_logistic,
-    pool_ndcg,
+    keep_incumbent,
 )
 from backend.ml.cold_blend import ColdUserBlends, learn_cold_user_blends
 from backend.ml.hybrid import POPULAR, RECENT_HALF_LIFE, HybridRecommender
@@ -43,12 +44,6 @@ from backend.ml.stages import StageClock, blas_single_thread
 from backend.ml.svd import SVDModel, SVDParams
 
 log = logging.getLogger(__name__)
-
-# A retrain keeps the previous blend weights (and EASE l2) unless new ones do at least this much
-# better on validation NDCG: a few new ratings must not reshuffle everyone's list on noise. At 1%
-# a retrain on 10 new ratings still took weights 2.5% "better" on 611 validation users, inside
-# the noise, and user 1 kept 7 of 10 titles; 3% keeps the served blend on such noise.
-KEEP_MARGIN = 0.03
 
 
 @dataclass(frozen=True)
@@ -404,7 +399,7 @@ def _ndcg_refine(
         w, before, after = coordinate_ascent(
             np.stack(warm_f), np.stack(warm_h), np.array(warm_n), start_warm, k, nonnegative=floor
         )
-        coef[warm_cols] = _keep_incumbent(
+        coef[warm_cols] = keep_incumbent(
             w, after, incumbent, warm_cols, (warm_f, warm_h, warm_n), k, report, "warm", floor
         )
         report.update({"validation_ndcg_warm_logistic": before, "validation_ndcg_warm": after})
@@ -414,29 +409,11 @@ def _ndcg_refine(
             np.stack(cold_f), np.stack(cold_h), np.array(cold_n), coef[cold_cols], k,
             nonnegative=floor,
         )  # fmt: skip
-        coef[cold_cols] = _keep_incumbent(
+        coef[cold_cols] = keep_incumbent(
             w, after, incumbent, cold_cols, (cold_f, cold_h, cold_n), k, report, "cold", floor
         )
         report.update({"validation_ndcg_cold_logistic": before, "validation_ndcg_cold": after})
     return coef, report
-
-
-def _keep_incumbent(new, new_ndcg, incumbent, cols, pools, k, report, label, nonnegative=None):  # noqa: ANN001, ANN202
-    """The incumbent's weights for `cols` unless `new` is KEEP_MARGIN better on the pools than
-    the incumbent after the same ascent (`new` was tuned on these pools, so its NDCG there is
-    optimistic; against the untuned incumbent, a retrain on 10 new ratings swapped the blend
-    for 3.4% "better" weights and changed a quarter of ml-latest-small's lists)."""
-    if incumbent is None:
-        return new
-    feats, hits, n_rel = (np.stack(pools[0]), np.stack(pools[1]), np.array(pools[2]))
-    old_ndcg = pool_ndcg(feats, hits, n_rel, incumbent[cols], k)
-    _, _, tuned = coordinate_ascent(feats, hits, n_rel, incumbent[cols], k, nonnegative=nonnegative)
-    report[f"validation_ndcg_{label}_incumbent"] = old_ndcg
-    report[f"validation_ndcg_{label}_incumbent_tuned"] = tuned
-    if new_ndcg >= tuned * (1.0 + KEEP_MARGIN):
-        return new
-    report[f"kept_incumbent_{label}"] = True
-    return incumbent[cols]
 
 
 def train_hybrid(
