@@ -16,11 +16,13 @@ the held-out ones were not. A user with n ratings gets the blend learned at the 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from backend.ml.blender import (
+    KEEP_MARGIN,
     WARM_SIGNALS,
     BlendWeights,
     coordinate_ascent,
@@ -29,13 +31,16 @@ from backend.ml.blender import (
 )
 from backend.ml.scoring import top_n
 
+log = logging.getLogger(__name__)
+
 HISTORY_LENGTHS = (1, 3, 5)
 WARM_FROM = 10
 MAX_USERS = 300  # validation users per history length: bounds the retrain time
 # Warm-movie signals a cold-user blend may weigh. Unlike the warm blend it also weighs
-# content_watch (before content_image, the order the blend is fitted in): with three ratings,
-# what someone chose to watch says as much as how they rated.
-COLD_USER_SIGNALS = (*WARM_SIGNALS[:-1], "content_watch", WARM_SIGNALS[-1])
+# content_cf and content_watch (before content_image, the order the blend is fitted in): with
+# three ratings, what someone chose to watch says as much as how they rated, and the aligned
+# content map (backend.ml.aligned_content) smooths EASE's few votes over similar stories.
+COLD_USER_SIGNALS = (*WARM_SIGNALS[:-1], "content_cf", "content_watch", WARM_SIGNALS[-1])
 POPULAR = ("popularity", "trending", "metadata_popularity")
 
 
@@ -132,16 +137,17 @@ def _weights_by_name(blend: BlendWeights, names: list[str]) -> np.ndarray:
                      for n in names])  # fmt: skip
 
 
-def _learn_one(pools, names, columns, warm, params, incumbent):  # noqa: ANN001, ANN202
-    """Weights for `names`: over `columns` a logistic start refined by coordinate ascent on pool
-    NDCG (the `incumbent` blend's unless beaten by KEEP_MARGIN), elsewhere the `warm` blend's
-    (cold-movie columns)."""
-    from backend.ml.training import KEEP_MARGIN
-
-    sw = np.concatenate(pools.sample_weight)
-    x = np.vstack(pools.rows)[:, columns]
-    coef = fit_logistic(x, np.concatenate(pools.labels), params.blend_l2, sw * len(sw) / sw.sum())
-    coef = coef[1:]
+def _learn_one(pools, names, columns, warm, params, incumbent, start_weights=None):  # noqa: ANN001, ANN202
+    """Weights for `names`: over `columns` coordinate ascent on pool NDCG from `start_weights`
+    (a logistic fit when None; the `incumbent` blend's unless beaten by KEEP_MARGIN), elsewhere
+    the `warm` blend's (cold-movie columns)."""
+    if start_weights is None:
+        sw = np.concatenate(pools.sample_weight)
+        x = np.vstack(pools.rows)[:, columns]
+        labels = np.concatenate(pools.labels)
+        coef = fit_logistic(x, labels, params.blend_l2, sw * len(sw) / sw.sum())[1:]
+    else:
+        coef = np.array(start_weights, dtype=np.float64)
     picked = [names[j] for j in columns]
     popular = np.isin(picked, POPULAR)
     coef[popular] = np.maximum(coef[popular], 0.0)
@@ -149,7 +155,8 @@ def _learn_one(pools, names, columns, warm, params, incumbent):  # noqa: ANN001,
     hits, n_rel = np.stack(pools.hits), np.array(pools.n_relevant)
     k = params.ndcg_k
     new, start, after = coordinate_ascent(feats, hits, n_rel, coef, k, nonnegative=popular)
-    metrics = {"validation_users": len(n_rel), "validation_ndcg_logistic": start,
+    metrics = {"validation_users": len(n_rel), "validation_ndcg_start": start,
+               "start": "logistic" if start_weights is None else "without_content",
                "validation_ndcg": after}  # fmt: skip
     if incumbent is not None and set(picked) <= set(incumbent.names):
         old_weights = _weights_by_name(incumbent, picked)
@@ -189,27 +196,47 @@ def learn_cold_user_blends(
         pools = _collect(model, histories, targets, users, length, with_names, start, params, rng)
         if not pools.n_relevant:
             continue
-        blends = []
-        variants = ((with_names, warm[0], True), (without_names, warm[1], False))
-        for names, blend, use_content in variants:
+        # Without content first (a logistic start); the blend with content starts from it,
+        # content weights 0, so the ascent adds a content weight only where it ranks the
+        # validation pools better (a fresh logistic start with content ended in another
+        # optimum, better or worse than the one without on noise).
+        blends, from_without = {}, None
+        warm_columns = [j for j, n in enumerate(with_names) if not n.startswith("cold")]
+        for names, blend, use_content in (
+            (without_names, warm[1], False), (with_names, warm[0], True)
+        ):  # fmt: skip
             columns = [with_names.index(n) for n in names if not n.startswith("cold")]
             incumbent = previous.pick(length, use_content) if previous else None
-            learned = _learn_one(pools, with_names, columns, blend, params, incumbent)
+            learned = _learn_one(pools, with_names, columns, blend, params, incumbent, from_without)
+            from_without = learned.weights[warm_columns]
             keep = [with_names.index(n) for n in names]
-            blends.append(BlendWeights(names, learned.weights[keep], "learned", learned.metrics))
+            blends[use_content] = BlendWeights(
+                names, learned.weights[keep], "learned", learned.metrics
+            )
         out.lengths.append(length)
-        out.with_content.append(_content_where_it_helps(pools, *blends, params.ndcg_k))
-        out.without_content.append(blends[1])
+        out.with_content.append(
+            _content_where_it_helps(pools, blends[True], blends[False], params.ndcg_k)
+        )
+        chosen = out.with_content[-1]
+        log.info(
+            "cold-user blend, %d ratings: validation NDCG@%d %.4f with content, %.4f without%s",
+            length, params.ndcg_k, chosen.metrics["validation_ndcg_with_content"],
+            chosen.metrics["validation_ndcg_without_content"],
+            " (content dropped)" if chosen.metrics.get("content_dropped") else "",
+        )  # fmt: skip
+        out.without_content.append(blends[False])
     return out
 
 
 def _content_where_it_helps(
     pools: _Pools, with_content: BlendWeights, without: BlendWeights, k: int
 ) -> BlendWeights:
-    """The with-content blend, unless it ranks the validation pools no better than the blend
-    without content: then that one (content weights 0). With a few ratings the story signals
-    add little, and a blend that weighs them on noise served newcomers worse lists with
-    embeddings than without (ml-100k, 3 ratings: NDCG@10 0.360 against 0.376)."""
+    """The with-content blend, unless it ranks the validation pools less than KEEP_MARGIN
+    better than the blend without content: then that one (content weights 0). With a few
+    ratings the story signals add little, and a blend that weighs them on noise served
+    newcomers worse lists with embeddings than without (ml-100k, 3 ratings: NDCG@10 0.360
+    against 0.376 with no margin; validation gains of 0.5-2% went with test ratios of
+    0.993-1.004 with the aligned content signal)."""
     warm = [j for j, n in enumerate(with_content.names) if not n.startswith("cold")]
     names = [with_content.names[j] for j in warm]
     feats, hits = np.stack(pools.features)[:, :, warm], np.stack(pools.hits)
@@ -217,8 +244,9 @@ def _content_where_it_helps(
     own = pool_ndcg(feats, hits, n_rel, with_content.weights[warm], k)
     fallback = _weights_by_name(without, names)
     theirs = pool_ndcg(feats, hits, n_rel, fallback, k)
-    metrics = {**with_content.metrics, "validation_ndcg_without_content": theirs}
-    if own > theirs:
+    metrics = {**with_content.metrics, "validation_ndcg_with_content": own,
+               "validation_ndcg_without_content": theirs}  # fmt: skip
+    if own > theirs * (1.0 + KEEP_MARGIN):
         return BlendWeights(with_content.names, with_content.weights, "learned", metrics)
     weights = with_content.weights.copy()
     weights[warm] = fallback

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.ml.aligned_content import FILE as ALIGNED_FILE
+from backend.ml.aligned_content import AlignedContentModel
 from backend.ml.base import Recommender, UserHistory
 from backend.ml.blender import (
     BlendWeights,
@@ -39,7 +41,7 @@ SUPPORT_SHRINKAGE = 5.0
 # The "item_recent" signal's half-life in ratings, unless training chose one (meta).
 RECENT_HALF_LIFE = 10.0
 COLLABORATIVE = ("svd", *EASE_SIGNALS)
-CONTENT = ("content_text", "content_watch", "content_image")
+CONTENT = ("content_text", "content_cf", "content_watch", "content_image")
 POPULAR = ("popularity", "trending", "metadata_popularity")
 LIKED_RATING = 4.0  # on the 0.5-5 star scale: a rating that reads as "liked"
 FAIR_RATING = 3.5  # what a reason may name when the user rated nothing LIKED_RATING or more
@@ -88,6 +90,8 @@ class HybridRecommender(Recommender):
     cold_users: ColdUserBlends | None = None
     # What switches with size; at serving, the candidate path for large catalogues.
     size_policy: SizePolicy = field(default_factory=SizePolicy)
+    # The content -> EASE map (backend.ml.aligned_content): the "content_cf" signal.
+    aligned: AlignedContentModel | None = None
 
     name = "hybrid"
 
@@ -132,6 +136,8 @@ class HybridRecommender(Recommender):
         if content is not None and content.text is not None:
             for kind in ("text", "watch"):
                 bound._content["content_" + kind] = ContentModel(kind, content).bind(catalogue)
+            if self.aligned is not None:
+                bound._content["content_cf"] = self.aligned.with_content(content).bind(catalogue)
             real_image = content.image is not None and content.image_pretrained
             if real_image and content.has_image.any():
                 bound._content["content_image"] = ContentModel("image", content).bind(catalogue)
@@ -413,6 +419,8 @@ class HybridRecommender(Recommender):
         self.svd.save(directory)
         self.items.save(directory)
         self.popularity.save(directory)
+        if self.aligned is not None:
+            self.aligned.save(directory)
         blend = {
             "with_content": self.blend_with_content.to_json(),
             "without_content": self.blend_without_content.to_json(),
@@ -434,4 +442,9 @@ class HybridRecommender(Recommender):
             blend_without_content=BlendWeights.from_json(blend["without_content"]),
             meta=json.loads((directory / "meta.json").read_text()),
             cold_users=ColdUserBlends.from_json(cold_users) if cold_users else None,
+            aligned=(
+                AlignedContentModel.load(directory)
+                if (directory / ALIGNED_FILE).is_file()
+                else None
+            ),
         )

@@ -13,15 +13,17 @@ from typing import Literal
 
 import numpy as np
 
+from backend.ml.aligned_content import AlignedContentModel
 from backend.ml.artifacts import new_version
 from backend.ml.blender import (
     CONTENT_SIGNALS,
+    KEEP_MARGIN,
     WARM_SIGNALS,
     BlendWeights,
     coordinate_ascent,
     feature_names,
     fit_logistic,
-    pool_ndcg,
+    keep_incumbent,
 )
 from backend.ml.cold_blend import ColdUserBlends, learn_cold_user_blends
 from backend.ml.hybrid import POPULAR, RECENT_HALF_LIFE, HybridRecommender
@@ -42,12 +44,6 @@ from backend.ml.stages import StageClock, blas_single_thread
 from backend.ml.svd import SVDModel, SVDParams
 
 log = logging.getLogger(__name__)
-
-# A retrain keeps the previous blend weights (and EASE l2) unless new ones do at least this much
-# better on validation NDCG: a few new ratings must not reshuffle everyone's list on noise. At 1%
-# a retrain on 10 new ratings still took weights 2.5% "better" on 611 validation users, inside
-# the noise, and user 1 kept 7 of 10 titles; 3% keeps the served blend on such noise.
-KEEP_MARGIN = 0.03
 
 
 @dataclass(frozen=True)
@@ -118,6 +114,7 @@ class _Validation:
     simulated_cold: np.ndarray  # catalogue positions of movies whose ratings were hidden
     recent_half_life: float
     recent_half_life_scores: dict[str, float]
+    cold_by_user: dict[int, np.ndarray]  # rows of each user's hidden simulated-cold ratings
 
 
 def _validation_setup(
@@ -140,7 +137,8 @@ def _validation_setup(
     items = distinct(data.item_ids)
     n_cold = int(len(items) * params.cold_item_fraction)
     cold_items = rng.choice(items, size=n_cold, replace=False) if n_cold else np.zeros(0, int)
-    train_mask &= ~np.isin(data.item_ids, cold_items)
+    hidden = np.isin(data.item_ids, cold_items)
+    train_mask &= ~hidden
     train, val = data.subset(train_mask), data.subset(val_mask)
     if len(train) == 0 or len(val) == 0:
         raise ValueError("not enough ratings to learn blend weights")
@@ -172,6 +170,7 @@ def _validation_setup(
             hybrid = HybridRecommender(
                 svd, fit.result(), popularity,
                 BlendWeights.default(WARM_SIGNALS), BlendWeights.default(WARM_SIGNALS),
+                aligned=AlignedContentModel.fit(fit.result(), catalogue, content),
             ).bind(catalogue, content)  # fmt: skip
             if len(grid) == 1:
                 best = (l2, hybrid, 0.0)
@@ -197,6 +196,7 @@ def _validation_setup(
     return _Validation(
         hybrid, train_by_user, val_by_user, users, svd_rmse, best[0], scores,
         np.sort(cold_pos[cold_pos >= 0]), half_life, half_life_scores,
+        {u: catalogue.positions(i) for u, (i, _) in data.subset(hidden).by_user().items()},
     )  # fmt: skip
 
 
@@ -363,8 +363,8 @@ def _ndcg_refine(
     hybrid, k = v.model, params.ndcg_k
     warm_cols = [j for j, n in enumerate(names) if n != "cold" and not n.startswith("cold_")]
     cold_cols = [j for j, n in enumerate(names) if n.startswith("cold_")]
-    # Cold weights rank the simulated cold movies (the only cold ones that can be held out);
-    # warm weights rank warm movies, every cold movie left out.
+    # Cold weights rank the simulated cold movies for all who watched them (their hidden ratings:
+    # who watches a new movie); warm weights rank warm movies, every cold movie left out.
     cold_pos = v.simulated_cold
     is_cold = hybrid.is_cold
     all_cold = np.flatnonzero(is_cold)
@@ -387,10 +387,11 @@ def _ndcg_refine(
                 warm_f.append(feats[np.ix_(pool, warm_cols)].astype(np.float32))
                 warm_h.append(relevant[pool])
                 warm_n.append(n_warm)
-        if cold_cols and cold_pos.size > k and relevant[cold_pos].any():
+        watched_cold = np.isin(cold_pos, v.cold_by_user.get(user, ()))
+        if cold_cols and cold_pos.size > k and watched_cold.any():
             cold_f.append(feats[np.ix_(cold_pos, cold_cols)].astype(np.float32))
-            cold_h.append(relevant[cold_pos])
-            cold_n.append(int(relevant[cold_pos].sum()))
+            cold_h.append(watched_cold)
+            cold_n.append(int(watched_cold.sum()))
     coef = coef.copy()
     report: dict = {}
     if warm_f:
@@ -398,7 +399,7 @@ def _ndcg_refine(
         w, before, after = coordinate_ascent(
             np.stack(warm_f), np.stack(warm_h), np.array(warm_n), start_warm, k, nonnegative=floor
         )
-        coef[warm_cols] = _keep_incumbent(
+        coef[warm_cols] = keep_incumbent(
             w, after, incumbent, warm_cols, (warm_f, warm_h, warm_n), k, report, "warm", floor
         )
         report.update({"validation_ndcg_warm_logistic": before, "validation_ndcg_warm": after})
@@ -408,29 +409,11 @@ def _ndcg_refine(
             np.stack(cold_f), np.stack(cold_h), np.array(cold_n), coef[cold_cols], k,
             nonnegative=floor,
         )  # fmt: skip
-        coef[cold_cols] = _keep_incumbent(
+        coef[cold_cols] = keep_incumbent(
             w, after, incumbent, cold_cols, (cold_f, cold_h, cold_n), k, report, "cold", floor
         )
         report.update({"validation_ndcg_cold_logistic": before, "validation_ndcg_cold": after})
     return coef, report
-
-
-def _keep_incumbent(new, new_ndcg, incumbent, cols, pools, k, report, label, nonnegative=None):  # noqa: ANN001, ANN202
-    """The incumbent's weights for `cols` unless `new` is KEEP_MARGIN better on the pools than
-    the incumbent after the same ascent (`new` was tuned on these pools, so its NDCG there is
-    optimistic; against the untuned incumbent, a retrain on 10 new ratings swapped the blend
-    for 3.4% "better" weights and changed a quarter of ml-latest-small's lists)."""
-    if incumbent is None:
-        return new
-    feats, hits, n_rel = (np.stack(pools[0]), np.stack(pools[1]), np.array(pools[2]))
-    old_ndcg = pool_ndcg(feats, hits, n_rel, incumbent[cols], k)
-    _, _, tuned = coordinate_ascent(feats, hits, n_rel, incumbent[cols], k, nonnegative=nonnegative)
-    report[f"validation_ndcg_{label}_incumbent"] = old_ndcg
-    report[f"validation_ndcg_{label}_incumbent_tuned"] = tuned
-    if new_ndcg >= tuned * (1.0 + KEEP_MARGIN):
-        return new
-    report[f"kept_incumbent_{label}"] = True
-    return incumbent[cols]
 
 
 def train_hybrid(
@@ -494,7 +477,7 @@ def train_hybrid(
         "train_stages": clock.stages,
     }
     svd.meta.update({"version": meta["version"], "holdout_rmse": holdout_rmse})
-    hybrid = HybridRecommender(
-        svd, items, popularity, with_content, without_content, meta, cold_users, params.size
-    )
-    return hybrid.bind(catalogue, content)
+    return HybridRecommender(
+        svd, items, popularity, with_content, without_content, meta, cold_users, params.size,
+        AlignedContentModel.fit(items, catalogue, content),
+    ).bind(catalogue, content)  # fmt: skip

@@ -157,7 +157,7 @@ def test_pure_core_imports_no_database_config_services_jobs_or_web(module):
 
 
 def test_retrain_keeps_the_served_weights_unless_clearly_better():
-    from backend.ml.training import _keep_incumbent
+    from backend.ml.blender import keep_incumbent
 
     rng = np.random.default_rng(0)
     feats = [rng.normal(size=(40, 2)).astype(np.float32) for _ in range(20)]
@@ -166,15 +166,14 @@ def test_retrain_keeps_the_served_weights_unless_clearly_better():
     good, bad = np.array([1.0, 0.0]), np.array([0.0, 1.0])
     report: dict = {}
     # the new weights rank the hits first: far better than a served blend that ignores them
-    assert _keep_incumbent(good, 1.0, bad, [0, 1], pools, 10, report, "warm").tolist() == [1, 0]
+    assert keep_incumbent(good, 1.0, bad, [0, 1], pools, 10, report, "warm").tolist() == [1, 0]
     # equal quality (within the margin): the served weights stay
-    kept = _keep_incumbent(good * 1.01, 0.5, good, [0, 1], pools, 10, report, "warm")
+    kept = keep_incumbent(good * 1.01, 0.5, good, [0, 1], pools, 10, report, "warm")
     assert kept.tolist() == good.tolist() and report["kept_incumbent_warm"]
 
 
 def test_retrain_judges_the_served_weights_after_the_same_tuning_as_the_new_ones():
-    from backend.ml.blender import pool_ndcg
-    from backend.ml.training import KEEP_MARGIN, _keep_incumbent
+    from backend.ml.blender import KEEP_MARGIN, keep_incumbent, pool_ndcg
 
     rng = np.random.default_rng(0)
     feats = [rng.normal(size=(40, 2)).astype(np.float32) for _ in range(20)]
@@ -188,6 +187,6 @@ def test_retrain_judges_the_served_weights_after_the_same_tuning_as_the_new_ones
     # 0): the served weights stay.
     assert new_ndcg > pool_ndcg(*stacked, served, 10) * (1 + KEEP_MARGIN)
     report: dict = {}
-    kept = _keep_incumbent(tuned, new_ndcg, served, [0, 1], pools, 10, report, "warm")
+    kept = keep_incumbent(tuned, new_ndcg, served, [0, 1], pools, 10, report, "warm")
     assert kept.tolist() == served.tolist() and report["kept_incumbent_warm"]
     assert report["validation_ndcg_warm_incumbent_tuned"] == pytest.approx(new_ndcg)

@@ -69,6 +69,8 @@ def _methods(hybrid: HybridRecommender, peers: dict[str, Recommender]) -> dict:
     out["item_item"] = hybrid.model("item_item")
     if hybrid.has_text:
         out["content_text"] = hybrid.model("content_text")
+        if "content_cf" in hybrid._content:
+            out["content_cf"] = hybrid.model("content_cf")
         out["hybrid"] = _Hybrid(hybrid, True)
     out["hybrid_no_embeddings"] = _Hybrid(hybrid, False)
     return out
