@@ -151,7 +151,10 @@ class RowFeatures:
     values: np.ndarray
 
     def __getitem__(self, rows: np.ndarray) -> np.ndarray:
-        return self.values[np.searchsorted(self.rows, rows)]
+        at = np.searchsorted(self.rows, rows)
+        if at.max(initial=-1) >= len(self.rows) or not np.array_equal(self.rows[at], rows):
+            raise KeyError("features asked for rows that were not scored")
+        return self.values[at]
 
 
 @dataclass

@@ -58,10 +58,10 @@ def matrix_moments(content: ContentMatrices, matrix: np.ndarray) -> tuple[np.nda
     read on every request) over every catalogue row of one of `content`'s matrices, computed
     once per matrix: the mean and variance of `matrix @ p` over the catalogue are then p . mean
     and p' cov p for any profile p."""
-    cache = content.__dict__.setdefault("_moments", {})
+    cache = content.moments
     found = cache.get(id(matrix))
     if found is None or found[0] is not matrix:
-        values = np.asarray(matrix, dtype=np.float64)
+        values = np.array(matrix, dtype=np.float64)  # a copy: centred in place below
         mean = values.mean(axis=0)
         values -= mean
         covariance = (values.T @ values / len(values)).astype(np.float32)

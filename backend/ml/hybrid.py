@@ -227,7 +227,9 @@ class HybridRecommender(Recommender):
 
     def _cold_only_content(self, names: list[str]) -> frozenset[str]:
         """Content signals (of the plain kinds) that the blend `names` weigh on cold movies only
-        (content_watch in the warm blend): their products are needed on the cold rows only."""
+        (content_watch in the warm blend): their products are needed on the cold rows only.
+        Exactly ContentModel, not a subclass: `standardised_rows` needs its cosine-to-profile
+        form, which other content models (the aligned one) do not have."""
         cold = {name.removeprefix("cold_") for name in names if name.startswith("cold_")}
         return frozenset(
             name for name in cold - set(names)
@@ -250,7 +252,7 @@ class HybridRecommender(Recommender):
     def _standardised(self, name: str, values: np.ndarray) -> np.ndarray:
         """z-scores of a signal; a signal that is the same array for everyone (popularity,
         trending, vote counts) is standardised once per bound model, not once per request."""
-        cached = self._z_cache.get(name)
+        cached = self._z_cache.get(name)  # (the array it was computed from, its z-scores)
         if cached is not None and cached[0] is values:
             return cached[1]
         z = standardise(values)
@@ -355,12 +357,12 @@ class HybridRecommender(Recommender):
         # The named movie is the liked one with the largest EASE weight B[movie, pick]: how
         # strongly people who watched it also watched the pick. Not weighted by recency: the
         # latest-rated movie adds most to item_recent's vote even when unrelated to the pick,
-        # and "Because you liked Thor" under "12 Angry Men" reads as false.
-        ease, strong = None, np.zeros(len(rows), dtype=bool)
+        # and "Often watched by viewers of Thor" under "12 Angry Men" reads as false.
+        top, strong = None, np.zeros(len(rows), dtype=bool)
         if len(user):
             every = self._models["item_item"].contributions(user, rows)
             ease = np.where(liked_sources(user.ratings)[:, None], every, 0.0)
-            strong = self._strong(user, rows, every, ease)
+            strong, top = self._strong(user, rows, every, ease)
         nearest = (
             self._content["content_text"].nearest_liked(user, rows)
             if use_content and self.has_text
@@ -375,11 +377,11 @@ class HybridRecommender(Recommender):
                 out.append(Explanation("content", int(nearest[k])))
             elif (
                 kind in ("collaborative", "content")
-                and ease is not None
+                and top is not None
                 and strong[k]
                 and (kind == "content" or ease_part[k] >= svd_part[k])
             ):
-                out.append(Explanation("collaborative", int(np.argmax(ease[:, k]))))
+                out.append(Explanation("collaborative", int(top[k])))
             elif kind == "trending":
                 out.append(Explanation("trending"))
             elif kind == "collaborative":
@@ -390,7 +392,7 @@ class HybridRecommender(Recommender):
 
     def _strong(
         self, user: UserHistory, rows: np.ndarray, every: np.ndarray, liked: np.ndarray
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Whether each pick's top liked contributor X (the argmax of `liked`, B over the liked
         movies) is evidence a film lover would accept: the pick is among the movies most
         watched with X (X's row of B: the top REASON_TOP_NEIGHBOURS, or the top
@@ -399,7 +401,7 @@ class HybridRecommender(Recommender):
         movies, and the largest of many small votes reads as false ("Batman v Superman,
         because you liked The Revenant"); so does a newcomer's one liked movie behind a
         blockbuster its fans watch no more than any other ("The Return of the King, because
-        you liked Toy Story")."""
+        you liked Toy Story"). Also returns X for each pick (its index in the history)."""
         top = np.argmax(liked, axis=0)
         named = liked[top, np.arange(len(rows))]
         evidence = np.clip(every, 0.0, None).sum(axis=0)
@@ -407,7 +409,8 @@ class HybridRecommender(Recommender):
         source = items.positions(user.item_ids[top])
         larger = items.larger_in_row(source, named)  # the pick's rank in X's row, less one
         shared = (larger < REASON_NEIGHBOURS) & (named >= REASON_MIN_SHARE * evidence)
-        return (named > 0) & (source >= 0) & ((larger < REASON_TOP_NEIGHBOURS) | shared)
+        strong = (named > 0) & (source >= 0) & ((larger < REASON_TOP_NEIGHBOURS) | shared)
+        return strong, top
 
     def _ease_scores(self, user: UserHistory) -> dict[str, np.ndarray]:
         """The EASE signals (plain and recency-weighted) from one gather of B's rows."""

@@ -222,9 +222,9 @@ class ItemItemModel(Recommender):
 
     def larger_in_row(self, sources: np.ndarray, values: np.ndarray) -> np.ndarray:
         """For each k, how many weights in the row of B of the model's item `sources[k]` exceed
-        `values[k]` (-1 for none: counts 0): a movie with weight values[k] there is among the
-        n movies most watched with that item when the count is below n. One gather of those
-        rows' entries (a few hundred each), no pass over B."""
+        `values[k]` (a source of -1, not in the model, counts 0): a movie with weight values[k]
+        there is among the n movies most watched with that item when the count is below n. One
+        gather of those rows' entries (a few hundred each), no pass over B."""
         sources = np.asarray(sources, dtype=np.int64)
         known = np.flatnonzero(sources >= 0)
         rows = sources[known]

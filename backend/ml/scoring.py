@@ -3,7 +3,7 @@ and `top_n`: what every model scores over and ranks with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +37,8 @@ class ContentMatrices:
     has_image: np.ndarray
     image_pretrained: bool = False
     version: str = ""
+    # Per-matrix mean row and covariance, filled on first use by `content.matrix_moments`.
+    moments: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 # Rows per block (at most) when `top_n` bounds the n-th best score by the blocks' best ones.
@@ -45,7 +47,7 @@ TOP_N_BLOCK = 64
 
 def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:
     """Indices of the n best scores, best first (ties by index), skipping excluded positions
-    and NaN.
+    and non-finite scores (NaN, +-inf).
 
     The n-th best of the blocks' best scores bounds the n-th best score (n blocks each hold
     one at least that good), so only the rows at or above that bound are sorted."""

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from backend.ml.blender import BlendWeights, LinearBlend, feature_matrix, standardise
-from backend.ml.content import ContentModel, standardised_rows
+from backend.ml.candidates import RowFeatures
+from backend.ml.content import ContentModel, matrix_moments, standardised_rows
 from backend.ml.hybrid import HybridRecommender
 from backend.ml.interactions import Interactions
-from backend.ml.scoring import Catalogue, top_n
+from backend.ml.scoring import Catalogue, ContentMatrices, top_n
 from backend.ml.svd import SVDParams
 from backend.ml.training import TrainParams, train_hybrid
 from tests.helpers import long_tailed_ratings
@@ -112,3 +113,21 @@ def test_content_standardised_on_rows_by_moments_is_the_catalogue_z_score(model)
             np.testing.assert_allclose(standardised_rows(content, user, rows), expected, atol=1e-5)
     nobody = hybrid.user(None, np.array([999_999]), np.array([4.0]))  # no embedded movie
     assert not standardised_rows(content, nobody, rows).any()
+
+
+def test_row_features_refuse_rows_that_were_not_scored() -> None:
+    features = RowFeatures(np.array([2, 5, 9]), np.arange(6.0).reshape(3, 2))
+    assert features[np.array([5, 9])].tolist() == [[2.0, 3.0], [4.0, 5.0]]
+    for missing in ([3], [10], [5, 6]):
+        with pytest.raises(KeyError):
+            features[np.array(missing)]
+
+
+def test_matrix_moments_leave_a_float64_matrix_unchanged() -> None:
+    matrix = RNG.normal(size=(30, 4))
+    before = matrix.copy()
+    content = ContentMatrices(matrix, None, np.ones(30, bool), np.zeros(30, bool))
+    mean, covariance = matrix_moments(content, matrix)
+    assert np.array_equal(matrix, before)
+    assert np.allclose(mean, before.mean(axis=0))
+    assert np.allclose(covariance, np.cov(before, rowvar=False, bias=True), atol=1e-6)

@@ -52,7 +52,8 @@ def content_matrices(text_emb: np.ndarray | None, version: str = "") -> ContentM
 
 
 class _Hybrid:
-    """The served hybrid ranked with or without content: `rank` as the API calls it."""
+    """A hybrid ranked with or without content through `rank`, as the API calls it: the served
+    model, or a variant the report labels as not served (the MS split's protocol-matched one)."""
 
     def __init__(self, model: HybridRecommender, use_content: bool) -> None:
         self.model, self.use_content = model, use_content
