@@ -173,7 +173,7 @@ def test_retrain_keeps_the_served_weights_unless_clearly_better():
 
 
 def test_retrain_judges_the_served_weights_after_the_same_tuning_as_the_new_ones():
-    from backend.ml.blender import KEEP_MARGIN, keep_incumbent, pool_ndcg
+    from backend.ml.blender import KEEP_MARGIN, coordinate_ascent, keep_incumbent, pool_ndcg
 
     rng = np.random.default_rng(0)
     feats = [rng.normal(size=(40, 2)).astype(np.float32) for _ in range(20)]
@@ -184,9 +184,18 @@ def test_retrain_judges_the_served_weights_after_the_same_tuning_as_the_new_ones
     new_ndcg = pool_ndcg(*stacked, tuned, 10)
     # The new weights (tuned on these pools) beat the served ones as they stand by the margin,
     # but the served ones reach as much after the same ascent (it moves the second weight to
-    # 0): the served weights stay.
+    # 0): the new weights do not win; the served ones have gone stale, so their tuned form is
+    # served (the ascent from the served weights, not the new ones).
     assert new_ndcg > pool_ndcg(*stacked, served, 10) * (1 + KEEP_MARGIN)
     report: dict = {}
     kept = keep_incumbent(tuned, new_ndcg, served, [0, 1], pools, 10, report, "warm")
-    assert kept.tolist() == served.tolist() and report["kept_incumbent_warm"]
+    retuned, _, _ = coordinate_ascent(*stacked, served, 10)
+    assert kept.tolist() == retuned.tolist() and report["retuned_incumbent_warm"]
+    assert "kept_incumbent_warm" not in report
     assert report["validation_ndcg_warm_incumbent_tuned"] == pytest.approx(new_ndcg)
+    # Served weights already as good as the ascent gets stay exactly as they are.
+    report = {}
+    near = np.array([1.0, 0.01])
+    assert pool_ndcg(*stacked, near, 10) == pytest.approx(new_ndcg)
+    kept = keep_incumbent(tuned, new_ndcg, near, [0, 1], pools, 10, report, "warm")
+    assert kept.tolist() == near.tolist() and report["kept_incumbent_warm"]
