@@ -71,9 +71,10 @@ def matrix_moments(content: ContentMatrices, matrix: np.ndarray) -> tuple[np.nda
 
 def standardised_rows(model: ContentModel, user: UserHistory, rows: np.ndarray) -> np.ndarray:
     """`blender.standardise(model.score(user))[rows]` (to rounding) without scoring the other
-    rows: the mean and deviation over the catalogue follow from the user's profile and the
-    matrix's moments (`matrix_moments`), so a signal the blend reads on a few rows costs a
-    product with those rows only."""
+    rows, for any content model that scores `model._matrix @ model.profile(user)`: the mean and
+    deviation over the catalogue follow from the profile and the matrix's moments
+    (`matrix_moments`), so a signal the blend reads on a few rows costs a product with those
+    rows only."""
     profile = model.profile(user) if model.ready else None
     if profile is None:  # all-zero cosines: standardised to zeros
         return np.zeros(len(rows))

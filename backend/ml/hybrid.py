@@ -226,15 +226,13 @@ class HybridRecommender(Recommender):
         return self._linear(weights, z).score(z), z, weights
 
     def _cold_only_content(self, names: list[str]) -> frozenset[str]:
-        """Content signals (of the plain kinds) that the blend `names` weigh on cold movies only
-        (content_watch in the warm blend): their products are needed on the cold rows only.
-        Exactly ContentModel, not a subclass: `standardised_rows` needs its cosine-to-profile
-        form, which other content models (the aligned one) do not have."""
+        """Content signals that the blend `names` weigh on cold movies only (content_watch and
+        content_cf in the warm blend): their products are needed on the cold rows only. Every
+        content model scores `matrix @ profile`, the form `standardised_rows` needs."""
         cold = {name.removeprefix("cold_") for name in names if name.startswith("cold_")}
         return frozenset(
-            name for name in cold - set(names)
-            if type(self._content.get(name)) is ContentModel
-        )  # fmt: skip
+            name for name in cold - set(names) if isinstance(self._content.get(name), ContentModel)
+        )
 
     def _row_features(
         self, z: dict[str, np.ndarray], rows: np.ndarray, names: list[str]

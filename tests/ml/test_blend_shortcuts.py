@@ -103,10 +103,14 @@ def test_ranking_scores_and_features_are_the_matrix_ones(model, use_content: boo
 
 def test_content_standardised_on_rows_by_moments_is_the_catalogue_z_score(model) -> None:  # noqa: ANN001
     hybrid, data = model
-    assert hybrid._cold_only_content(hybrid.blend_with_content.names) == {"content_watch"}
+    cold_only = hybrid._cold_only_content(hybrid.blend_with_content.names)
+    assert {"content_watch", "content_cf"} <= cold_only  # both weighed on cold movies only
     rows = np.r_[0, 5, hybrid.catalogue.item_ids.size - 1]
-    for kind in ("text", "watch"):
-        content = ContentModel(kind, hybrid.content).bind(hybrid.catalogue)
+    aligned = hybrid._content["content_cf"]  # scores its low-rank matrix @ profile
+    for content in (
+        *(ContentModel(k, hybrid.content).bind(hybrid.catalogue) for k in ("text", "watch")),
+        aligned,
+    ):
         for user_id, (items, ratings) in list(data.by_user().items())[:10]:
             user = hybrid.user(user_id, items, ratings)
             expected = standardise(content.score(user))[rows]
