@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,9 @@ def most_similar_rated(
     return best, sims[np.arange(sims.shape[0]), best]
 
 
+_MOMENTS_LOCK = threading.Lock()
+
+
 def matrix_moments(content: ContentMatrices, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The mean row (float64) and the covariance (computed in float64, kept in float32: it is
     read on every request) over every catalogue row of one of `content`'s matrices, computed
@@ -61,11 +65,14 @@ def matrix_moments(content: ContentMatrices, matrix: np.ndarray) -> tuple[np.nda
     cache = content.moments
     found = cache.get(id(matrix))
     if found is None or found[0] is not matrix:
-        values = np.array(matrix, dtype=np.float64)  # a copy: centred in place below
-        mean = values.mean(axis=0)
-        values -= mean
-        covariance = (values.T @ values / len(values)).astype(np.float32)
-        found = cache[id(matrix)] = (matrix, mean, covariance)
+        with _MOMENTS_LOCK:  # computed once (~0.1 s), not by every request thread at a start
+            found = cache.get(id(matrix))
+            if found is None or found[0] is not matrix:
+                values = np.array(matrix, dtype=np.float64)  # a copy: centred in place below
+                mean = values.mean(axis=0)
+                values -= mean
+                covariance = (values.T @ values / len(values)).astype(np.float32)
+                found = cache[id(matrix)] = (matrix, mean, covariance)
     return found[1], found[2]
 
 

@@ -29,7 +29,7 @@ from backend.ml.blender import (
 )
 from backend.ml.candidates import BlendCandidates, RowFeatures
 from backend.ml.cold_blend import ColdUserBlends
-from backend.ml.content import ContentModel, score_together, standardised_rows
+from backend.ml.content import ContentModel, matrix_moments, score_together, standardised_rows
 from backend.ml.interactions import Interactions
 from backend.ml.item_model import EASE_SIGNALS, ItemItemModel
 from backend.ml.popularity import MetadataPopularity, PopularityModel
@@ -148,6 +148,12 @@ class HybridRecommender(Recommender):
         bound._shrink = support / (support + SUPPORT_SHRINKAGE)
         bound._z_cache = {}
         bound._linear_cache = {}
+        # The content signals read on cold rows only are standardised by their matrix's moments:
+        # computed here, when a model is loaded, rather than by the first requests it serves.
+        for name in bound._cold_only_content(bound.blend_with_content.names):
+            model = bound._content[name]
+            if model.ready:
+                matrix_moments(model.content, model._matrix)
         bound.candidates = BlendCandidates.for_policy(bound, self.size_policy)
         return bound
 
