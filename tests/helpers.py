@@ -219,3 +219,13 @@ def long_tailed_ratings(n_users: int, n_items: int, seed: int = 0) -> Interactio
     return Interactions(
         np.array(users), np.array(items), rng.integers(1, 11, n) / 2.0, rng.permutation(n) + 10**9
     )
+
+
+def uniform_ratings(n: int, seed: int = 0) -> Interactions:
+    """`n` toy ratings of users 1..40 on movies 1..30 drawn uniformly, half-star values from 0.5
+    to 5, each at its own time."""
+    rng = np.random.default_rng(seed)
+    return Interactions(
+        rng.integers(1, 41, n), rng.integers(1, 31, n), rng.integers(1, 11, n) / 2.0,
+        rng.permutation(n).astype(np.float64),
+    )  # fmt: skip

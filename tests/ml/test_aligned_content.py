@@ -16,6 +16,7 @@ from backend.ml.item_model import ItemItemModel
 from backend.ml.popularity import PopularityModel
 from backend.ml.scoring import Catalogue, ContentMatrices
 from backend.ml.svd import SVDModel
+from tests.helpers import uniform_ratings
 
 # Movie 40 has no rating: EASE (items 10, 20, 30) has no column for it.
 CATALOGUE = Catalogue(np.array([10, 20, 30, 40]), np.array([99.0, 0.0, 9.0, 0.0]))
@@ -129,11 +130,7 @@ def test_validation_ranks_simulated_new_movies_for_everyone_who_watched_them():
     from backend.ml.training import StageClock, TrainParams, _validation_setup
 
     rng = np.random.default_rng(0)
-    n = 900
-    data = Interactions(
-        rng.integers(1, 41, n), rng.integers(1, 31, n), rng.integers(1, 11, n) / 2.0,
-        rng.permutation(n).astype(np.float64),
-    )  # fmt: skip
+    data = uniform_ratings(900)
     catalogue = Catalogue(np.arange(1, 31), rng.integers(0, 500, 30).astype(float))
     text = rng.normal(size=(30, 8)).astype(np.float32)
     text /= np.linalg.norm(text, axis=1, keepdims=True)

@@ -14,6 +14,7 @@ from backend.ml.item_model import ItemItemModel, recency_weights
 from backend.ml.popularity import PopularityModel
 from backend.ml.scoring import Catalogue
 from backend.ml.svd import SVDModel
+from tests.helpers import uniform_ratings
 
 CATALOGUE = Catalogue(np.array([10, 20, 30, 40]), np.zeros(4))
 # B[i, j]: what having rated movie i adds to movie j (rows and columns: 10, 20, 30, 40)
@@ -110,12 +111,7 @@ def test_the_reason_names_a_movie_rated_4_or_more_where_the_user_has_one():
 def test_the_blend_learns_from_liked_next_movies_and_chooses_the_half_life_on_validation():
     from backend.ml.training import StageClock, TrainParams, _validation_setup, train_hybrid
 
-    rng = np.random.default_rng(0)
-    n = 600
-    data = Interactions(
-        rng.integers(1, 41, n), rng.integers(1, 31, n), rng.integers(1, 11, n) / 2.0,
-        rng.permutation(n).astype(np.float64),
-    )  # fmt: skip
+    data = uniform_ratings(600)
     catalogue = Catalogue(np.arange(1, 31), np.zeros(30))
     params = TrainParams(recent_half_lives=(2.0, 50.0), ndcg_pool=10, blend_users=40)
     v = _validation_setup(
