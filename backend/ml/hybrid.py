@@ -194,12 +194,17 @@ class HybridRecommender(Recommender):
     def features(self, signals: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
         """Per-user standardised signals (those the blend uses); collaborative ones shrunk by
         the movie's support."""
-        z = self._z_scores(signals, names)
-        for name in COLLABORATIVE:
-            if name in z:
-                z[name] = np.multiply(z[name], self._shrink, out=z[name])
-        zeros = np.zeros(len(self.catalogue.item_ids))
-        return feature_matrix(z, self.is_cold, names, standardised=True, missing=zeros)
+        return self._shrunk_matrix(self._z_scores(signals, names), slice(None), names)
+
+    def _shrunk_matrix(
+        self, z: dict[str, np.ndarray], rows: np.ndarray | slice, names: list[str]
+    ) -> np.ndarray:
+        """The blend's feature matrix on `rows` from z-scores taken on those rows: collaborative
+        ones shrunk by the movie's support, absent signals zeros."""
+        shrink = self._shrink[rows]
+        at = {n: v * shrink if n in COLLABORATIVE else v for n, v in z.items()}
+        cold = self.is_cold[rows]
+        return feature_matrix(at, cold, names, standardised=True, missing=np.zeros(len(cold)))
 
     def _z_scores(self, signals: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
         """The z-scores of the signals the blend `names` use (not yet shrunk)."""
@@ -246,12 +251,7 @@ class HybridRecommender(Recommender):
         """The rows of `features` for some catalogue rows, from the same z-scores (bit for bit)."""
         rows = np.unique(rows)
         at = {name: v[rows] for name, v in z.items()}
-        for name in COLLABORATIVE:
-            if name in at:
-                at[name] = at[name] * self._shrink[rows]
-        zeros = np.zeros(rows.size)
-        values = feature_matrix(at, self.is_cold[rows], names, standardised=True, missing=zeros)
-        return RowFeatures(rows, values)
+        return RowFeatures(rows, self._shrunk_matrix(at, rows, names))
 
     def _standardised(self, name: str, values: np.ndarray) -> np.ndarray:
         """z-scores of a signal; a signal that is the same array for everyone (popularity,
