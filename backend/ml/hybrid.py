@@ -36,6 +36,7 @@ from backend.ml.popularity import MetadataPopularity, PopularityModel
 from backend.ml.scoring import Catalogue, ContentMatrices, top_n
 from backend.ml.size_policy import SizePolicy
 from backend.ml.svd import SVDModel
+from backend.ml.text_pruning import TextBasis, pruned_text_z, text_basis
 
 SUPPORT_SHRINKAGE = 5.0
 # The "item_recent" signal's half-life in ratings, unless training chose one (meta).
@@ -154,6 +155,8 @@ class HybridRecommender(Recommender):
             model = bound._content[name]
             if model.ready:
                 matrix_moments(model.content, model._matrix)
+        if bound.has_text:  # and the text matrix's basis for the pruned text pass
+            text_basis(bound._content["content_text"])
         bound.candidates = BlendCandidates.for_policy(bound, self.size_policy)
         return bound
 
@@ -224,17 +227,39 @@ class HybridRecommender(Recommender):
         return cached[2]
 
     def _blend(
-        self, user: UserHistory, use_content: bool
+        self, user: UserHistory, use_content: bool, top: tuple[int, np.ndarray] | None = None
     ) -> tuple[np.ndarray, dict[str, np.ndarray], BlendWeights]:
         """(blend scores over the catalogue, the z-scores they come from, the weights): what
-        `weights.score(blend_features(...))` gives, without the feature matrix."""
+        `weights.score(blend_features(...))` gives, without the feature matrix. With `top`
+        (n, rows never picked) and a text matrix large enough (`text_pruning`), the text pass
+        is exact on the rows that can be among the n best only; the others' scores are NaN."""
         weights = self.weights(use_content, len(user))
         cold_only = self._cold_only_content(weights.names) if use_content else frozenset()
-        z = self._z_scores(self.signals(user, use_content, cold_only), weights.names)
+        text = self._prunable_text(weights.names) if use_content and top is not None else None
+        skip = cold_only | {"content_text"} if text is not None else cold_only
+        z = self._z_scores(self.signals(user, use_content, skip), weights.names)
         for name in cold_only:  # zeros on warm rows, where the blend gives them no weight
             z[name] = np.zeros(len(self.catalogue.item_ids))
             z[name][self._cold_rows] = standardised_rows(self._content[name], user, self._cold_rows)
-        return self._linear(weights, z).score(z), z, weights
+        linear = self._linear(weights, z)
+        scores = linear.score(z)
+        if text is not None:  # the text term last: the blend's sum in another order (rounding)
+            coefficient = linear.coefficients["content_text"]
+            model, basis = text
+            z["content_text"] = pruned_text_z(
+                model, basis, model.profile(user), scores, coefficient, *top
+            )
+            scores += z["content_text"] * coefficient
+        return scores, z, weights
+
+    def _prunable_text(self, names: list[str]) -> tuple[ContentModel, TextBasis] | None:
+        """The text model and its basis when the blend `names` use content_text and its matrix
+        is large enough for `text_pruning`."""
+        model = self._content.get("content_text")
+        if model is None or not {"content_text", "cold_content_text"} & set(names):
+            return None
+        basis = text_basis(model)
+        return None if basis is None else (model, basis)
 
     def _cold_only_content(self, names: list[str]) -> frozenset[str]:
         """Content signals that the blend `names` weigh on cold movies only (content_watch and
@@ -296,12 +321,13 @@ class HybridRecommender(Recommender):
         `diversity` > 0 re-ranked by MMR over story vectors; the scores and features come
         along (those of the picked rows) so reasons need no second pass over the signals."""
         z = None
-        if self.candidates is None:
-            scores, z, weights = self._blend(user, use_content)
+        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
+        varied = diversity > 0 and self.has_text
+        if self.candidates is None:  # exact scores on the rows that can reach the top (pool)
+            scores, z, weights = self._blend(user, use_content, (k * 5 if varied else k, skip))
         else:  # a large catalogue (size_policy): the blend over candidate rows only
             features, weights, scores = self.candidates.blend(self, user, exclude, use_content)
-        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
-        if diversity <= 0 or not self.has_text:
+        if not varied:
             rows = top_n(scores, k, skip)
         else:
             pool = top_n(scores, k * 5, skip)
