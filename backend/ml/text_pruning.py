@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.ml.content import ContentModel, matrix_moments
+from backend.ml.scoring import TOP_N_BLOCK
 
 # Principal directions kept: on ml-latest-small's MiniLM vectors 128 of 384 carry 79% of the
 # variance, and the bound then leaves a median of ~140 of 9,742 rows to compute (32: none pruned).
@@ -38,11 +39,12 @@ _BASIS_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class TextBasis:
-    """The top principal directions of a text matrix and every row's parts along them."""
+    """The principal directions of a text matrix and every row's parts along the top ones."""
 
-    directions: np.ndarray  # (dims, BASIS_DIMS) float64, orthonormal columns
-    projected: np.ndarray  # (rows, BASIS_DIMS) float32: (row - mean) @ directions
-    residual: np.ndarray  # (rows,) float64: |row - mean - projected @ directions'|
+    directions: np.ndarray  # (dims, dims) float64, orthonormal columns, largest variance first
+    variances: np.ndarray  # (dims,) float64: the covariance's eigenvalues, in that order
+    projected: np.ndarray  # (rows, BASIS_DIMS) float32: (row - mean) @ directions[:, :BASIS_DIMS]
+    residual: np.ndarray  # (rows,) float64: |row - mean - its projection|
     slack: float  # rounding slack of one row's product, times the largest row norm
 
 
@@ -69,14 +71,17 @@ def text_basis(model: ContentModel) -> TextBasis | None:
 def _fit_basis(model: ContentModel, matrix: np.ndarray) -> TextBasis:
     mean, covariance = matrix_moments(model.content, matrix)
     values, vectors = np.linalg.eigh(covariance.astype(np.float64))
-    directions = np.ascontiguousarray(vectors[:, np.argsort(-values)[:BASIS_DIMS]])
+    order = np.argsort(-values)
+    directions = np.ascontiguousarray(vectors[:, order])
+    top = directions[:, :BASIS_DIMS]
     centred = np.asarray(matrix, dtype=np.float64) - mean
-    projected = centred @ directions
-    centred -= projected @ directions.T
+    projected = centred @ top
+    centred -= projected @ top.T
     residual = np.sqrt(np.einsum("ij,ij->i", centred, centred))
     largest = float(np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64).max()))
     slack = _SLACK_PER_DIM * matrix.shape[1] * max(largest, 1.0)
-    return TextBasis(directions, projected.astype(np.float32), residual, slack)
+    variances = np.clip(values[order], 0.0, None)
+    return TextBasis(directions, variances, projected.astype(np.float32), residual, slack)
 
 
 def pruned_text_z(
@@ -95,27 +100,41 @@ def pruned_text_z(
     size = len(other)
     if profile is None:
         return np.zeros(size)
-    mean, covariance = matrix_moments(model.content, model._matrix)
+    mean, _ = matrix_moments(model.content, model._matrix)
     p = profile.astype(np.float64)
-    # In float64 (the covariance's float32 entries): the deviation of the full pass's products
-    # to about 1e-8, where float32 sums err by about 1e-7 (the served scores have 6 decimals).
-    sigma = float(np.sqrt(max(float(p @ (covariance @ p)), 0.0)))
+    # The profile in the principal directions gives the deviation of the products over the
+    # catalogue (p' cov p, summed in float64) and the residual part's norm |s| at once. The
+    # z-scores differ from the full pass's (mean and deviation of its float32 products) by
+    # float32 rounding over sigma: served scores by at most 1e-6 on ml-latest-small.
+    along = basis.directions.T @ p
+    squares = along * along
+    sigma = float(np.sqrt(squares @ basis.variances))
     if sigma < 1e-12:
         return np.zeros(size)
-    along = basis.directions.T @ p
-    rest = float(np.linalg.norm(p - basis.directions @ along))
-    middle = np.multiply(basis.projected @ along.astype(np.float32), coefficient / sigma)
-    half = (basis.residual * rest + basis.slack * float(np.linalg.norm(p))) * (
-        np.abs(coefficient) / sigma
-    )
+    rest = float(np.sqrt(squares[BASIS_DIMS:].sum()))
+    scale = coefficient / sigma
+    middle = np.multiply(basis.projected @ along[:BASIS_DIMS].astype(np.float32), scale)
     middle += other
+    half = np.multiply(basis.residual, rest)
+    half += basis.slack * float(np.linalg.norm(p))
+    half *= np.abs(scale)
     lower = middle - half
-    eligible = np.ones(size, dtype=bool)
-    eligible[skip[(skip >= 0) & (skip < size)]] = False
-    if eligible.sum() > n:
-        threshold = np.partition(lower[eligible], -n)[-n]
-        eligible &= middle + half >= threshold
-    rows = np.flatnonzero(eligible)
+    upper = np.add(middle, half, out=middle)
+    skip = skip[(skip >= 0) & (skip < size)]
+    lower[skip], upper[skip] = -np.inf, np.nan  # never picked: never computed
+    upper[upper < _threshold(lower, n)] = np.nan
+    rows = np.flatnonzero(~np.isnan(upper))
     z = np.full(size, np.nan)
     z[rows] = (np.asarray(model._matrix[rows] @ profile, dtype=np.float64) - p @ mean) / sigma
     return z
+
+
+def _threshold(lower: np.ndarray, n: int) -> float:
+    """A value the n-th best of `lower` reaches: the n-th best of its blocks' best values (n
+    blocks each hold one at least that good; `scoring.top_n`'s bound), or -inf."""
+    block = min(TOP_N_BLOCK, lower.size // n) if n > 0 else 0
+    if block == 0:
+        return -np.inf
+    blocks = lower.size // block
+    best = np.fmax.reduce(lower[: blocks * block].reshape(blocks, block), axis=1)
+    return float(np.partition(best, blocks - n)[blocks - n])
