@@ -113,7 +113,8 @@ class Settings(BaseSettings):
     # from many request threads oversubscribe the cores (0 keeps the library default).
     serving_blas_threads: int = 1
     # Recommendation cache: in-process LRU, or Redis shared by every process when REDIS_URL is
-    # set. Keys carry every version an answer depends on, so the TTL only bounds memory.
+    # set (with an LRU of each process in front). Keys carry every version an answer depends
+    # on, so the TTL only bounds memory. max_entries bounds each process's LRU.
     recommendation_cache: bool = True
     recommendation_cache_ttl_seconds: float = Field(default=6 * 3600, gt=0)
     recommendation_cache_max_entries: int = Field(default=20_000, ge=1)

@@ -1,11 +1,14 @@
 """The recommendation cache: serialised answers behind one small interface.
 
-In-process LRU by default; Redis when REDIS_URL is set, so every API process shares one cache.
+In-process LRU by default; Redis when REDIS_URL is set, so every API process shares one cache,
+with a bounded LRU of each process in front of it (a near cache: a repeated list costs no round
+trip to Redis).
 Nothing stale can be served, whichever process wrote what, because the key names every input of
 the answer: the user's ratings version (a column of the users row, moved in the same transaction
 as every rating write or delete, so every process reads it with the user), the model bundle, the
 embedding index and the catalogue versions, and the request's parameters. The TTL only bounds
-memory; correctness never depends on it.
+memory; correctness never depends on it. For the same reason a near cache can never serve a
+stale list: its entry is the shared one's bytes under the same key.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ CACHE_REQUESTS = Counter(
     "recommendation_cache_requests",
     "Recommendation cache lookups by result (hit, miss, bypass: not cacheable)",
     ["result"],
+    registry=REGISTRY,
+)
+NEAR_HITS = Counter(
+    "recommendation_cache_near_hits",
+    "Recommendation cache hits answered by this process's near cache in front of Redis",
     registry=REGISTRY,
 )
 KEY_PREFIX = "movierec:"
@@ -134,6 +142,39 @@ class RedisCache(RecommendationCache):
             self.client.delete(key)
 
 
+class NearRedisCache(RedisCache):
+    """The shared Redis cache behind a bounded LRU of this process (`near`).
+
+    The lookup runs on the event loop with a synchronous client: a round trip to Redis holds
+    the loop (and, on a busy machine, waits for Redis to get a core), so a list this process
+    has seen is answered from its own memory. A list first asked of another process still
+    costs one round trip here, then none. `clear` empties this process's near cache and the
+    shared one; other processes' near caches keep their entries until their TTL, which is
+    safe for the reason above (keys name every input)."""
+
+    def __init__(self, url: str, ttl_seconds: float, max_entries: int) -> None:
+        super().__init__(url, ttl_seconds)
+        self.near = LocalCache(ttl_seconds, max_entries)
+
+    def get(self, key: str) -> bytes | None:
+        value = self.near.get(key)
+        if value is not None:
+            NEAR_HITS.inc()
+            return value
+        value = super().get(key)
+        if value is not None:
+            self.near.put(key, value)
+        return value
+
+    def put(self, key: str, value: bytes) -> None:
+        self.near.put(key, value)  # first: kept here even when Redis is unavailable
+        super().put(key, value)
+
+    def clear(self) -> None:
+        self.near.clear()
+        super().clear()
+
+
 class DisabledCache(LocalCache):
     """RECOMMENDATION_CACHE=false: every lookup is a miss and nothing is kept."""
 
@@ -149,5 +190,5 @@ def make_cache(settings: Settings) -> RecommendationCache:
         return DisabledCache()
     ttl = settings.recommendation_cache_ttl_seconds
     if settings.redis_url:
-        return RedisCache(settings.redis_url, ttl)
+        return NearRedisCache(settings.redis_url, ttl, settings.recommendation_cache_max_entries)
     return LocalCache(ttl, settings.recommendation_cache_max_entries)

@@ -9,7 +9,14 @@ import time
 import pytest
 
 from backend.config import Settings
-from backend.services.cache import DisabledCache, LocalCache, RedisCache, make_cache
+from backend.services.cache import (
+    NEAR_HITS,
+    DisabledCache,
+    LocalCache,
+    NearRedisCache,
+    RedisCache,
+    make_cache,
+)
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TEST_REDIS_URL not set (CI starts Redis)")
@@ -52,7 +59,9 @@ def test_make_cache_follows_settings():
     assert isinstance(make_cache(Settings(recommendation_cache=False)), DisabledCache)
     local = make_cache(Settings(recommendation_cache_max_entries=5))
     assert isinstance(local, LocalCache) and local.max_entries == 5
-    assert isinstance(make_cache(Settings(redis_url="redis://127.0.0.1:1/0")), RedisCache)
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", recommendation_cache_max_entries=7)
+    shared = make_cache(settings)
+    assert isinstance(shared, NearRedisCache) and shared.near.max_entries == 7
 
 
 def test_unreachable_redis_degrades_to_computing():
@@ -71,3 +80,28 @@ def test_redis_cache_is_shared_between_clients():
     assert two.client.ttl("movierec:k") <= 60
     one.clear()
     assert two.get("k") is None
+
+
+def test_near_cache_answers_what_this_process_stored_when_redis_is_down():
+    cache = NearRedisCache("redis://127.0.0.1:1/0", ttl_seconds=60, max_entries=10)
+    cache.store("k", b"v")  # Redis refuses: logged, kept near
+    before = NEAR_HITS._value.get()
+    assert cache.lookup("k") == b"v"
+    assert cache.lookup("other") is None
+    assert NEAR_HITS._value.get() == before + 1
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+@needs_redis
+def test_near_cache_reads_the_shared_entry_once_then_answers_itself():
+    one = NearRedisCache(REDIS_URL, ttl_seconds=60, max_entries=10)
+    two = NearRedisCache(REDIS_URL, ttl_seconds=60, max_entries=10)
+    one.clear()
+    one.store("k", b"v")
+    assert len(two.near) == 0
+    assert two.lookup("k") == b"v"  # from Redis, now kept near
+    assert two.near.get("k") == b"v"
+    two.client.delete("movierec:k")
+    assert two.lookup("k") == b"v"  # no round trip: the same key always holds the same bytes
+    one.clear()
+    assert one.lookup("k") is None
