@@ -122,8 +122,7 @@ def pruned_text_z(
     upper = np.add(middle, half, out=middle)
     skip = skip[(skip >= 0) & (skip < size)]
     lower[skip], upper[skip] = -np.inf, np.nan  # never picked: never computed
-    upper[upper < _threshold(lower, n)] = np.nan
-    rows = np.flatnonzero(~np.isnan(upper))
+    rows = np.flatnonzero(upper >= _threshold(lower, n))
     z = np.full(size, np.nan)
     z[rows] = (np.asarray(model._matrix[rows] @ profile, dtype=np.float64) - p @ mean) / sigma
     return z
