@@ -165,6 +165,15 @@ class ItemItemModel(Recommender):
         """Each rated movie's vote: None (all 1) or its recency weight."""
         return None if self.half_life is None else recency_weights(len(user), self.half_life)
 
+    def user_positions(self, user: UserHistory) -> np.ndarray:
+        """`positions(user.item_ids)` from the catalogue rows the history carries (a lookup
+        only for rated movies outside the catalogue, which B may still hold)."""
+        outside = user.rows < 0
+        found = self._rows[np.where(outside, 0, user.rows)]
+        if outside.any():
+            found[outside] = self.positions(user.item_ids[outside])
+        return found
+
     def score(self, user: UserHistory) -> np.ndarray:
         """Every rated movie votes with its row of B (ratings do not weigh: EASE is implicit)."""
         return self.score_views(user, [self])[0]
@@ -172,7 +181,7 @@ class ItemItemModel(Recommender):
     def score_views(self, user: UserHistory, views: list[ItemItemModel]) -> list[np.ndarray]:
         """`score` of each view of this B (itself, `as_recent`) over the catalogue rows, from
         one product with the rated movies' rows: both EASE signals at the cost of one."""
-        rated = self.positions(user.item_ids)
+        rated = self.user_positions(user)
         mask = rated >= 0
         votes = []
         for view in views:
@@ -187,7 +196,7 @@ class ItemItemModel(Recommender):
         """(rated movies x `rows`) matrix of B[rated, row]: what each rated movie adds; only the
         rated movies where the boolean mask `sources` is set (the others stay 0). Reads the
         picks' columns of B (their voters, a few hundred entries each), not the user's rows."""
-        src = self.positions(user.item_ids)
+        src = self.user_positions(user)
         if sources is not None:
             src = np.where(sources, src, -1)
         rated = np.flatnonzero(src >= 0)
