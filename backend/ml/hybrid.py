@@ -36,7 +36,7 @@ from backend.ml.popularity import MetadataPopularity, PopularityModel
 from backend.ml.scoring import Catalogue, ContentMatrices, top_n
 from backend.ml.size_policy import SizePolicy
 from backend.ml.svd import SVDModel
-from backend.ml.text_pruning import TextBasis, pruned_text_z, text_basis
+from backend.ml.text_pruning import prunable_basis, pruned_text_z, text_basis
 
 SUPPORT_SHRINKAGE = 5.0
 # The "item_recent" signal's half-life in ratings, unless training chose one (meta).
@@ -239,12 +239,13 @@ class HybridRecommender(Recommender):
         n best only; the others' scores are NaN."""
         weights = self.weights(use_content, len(user))
         cold_only = self._cold_only_content(weights.names) if use_content else frozenset()
-        text = self._prunable_text(weights.names) if use_content and top is not None else None
-        skip = cold_only | {"content_text"} if text is not None else cold_only
+        text = self._content.get("content_text")
+        basis = prunable_basis(text, weights.names) if use_content and top is not None else None
+        skip = cold_only | {"content_text"} if basis is not None else cold_only
         z = self._z_scores(self.signals(user, use_content, skip), weights.names)
         # One gather of the rated movies' text vectors for every profile over the text matrix
         # computed here (the full pass's own, in `score_together`, otherwise).
-        rated = self._content["content_text"].rated_vectors(user) if skip else None
+        rated = text.rated_vectors(user) if skip else None
         for name in cold_only:  # zeros on warm rows, where the blend gives them no weight
             model = self._content[name]
             shares = model._matrix is self.content.text and model._present is self.content.has_text
@@ -254,22 +255,12 @@ class HybridRecommender(Recommender):
             )
         linear = self._linear(weights, z)
         scores = linear.score(z)
-        if text is not None:  # the text term last: the blend's sum in another order (rounding)
+        if basis is not None:  # the text term last: the blend's sum in another order (rounding)
             coefficient = linear.coefficients["content_text"]
-            model, basis = text
-            profile = model.profile(user, rated) if rated is not None else None
-            z["content_text"] = pruned_text_z(model, basis, profile, scores, coefficient, *top)
+            profile = text.profile(user, rated) if rated is not None else None
+            z["content_text"] = pruned_text_z(text, basis, profile, scores, coefficient, *top)
             scores += z["content_text"] * coefficient
         return scores, z, weights, rated
-
-    def _prunable_text(self, names: list[str]) -> tuple[ContentModel, TextBasis] | None:
-        """The text model and its basis when the blend `names` use content_text and its matrix
-        is large enough for `text_pruning`."""
-        model = self._content.get("content_text")
-        if model is None or not {"content_text", "cold_content_text"} & set(names):
-            return None
-        basis = text_basis(model)
-        return None if basis is None else (model, basis)
 
     def _cold_only_content(self, names: list[str]) -> frozenset[str]:
         """Content signals that the blend `names` weigh on cold movies only (content_watch and

@@ -68,6 +68,14 @@ def text_basis(model: ContentModel) -> TextBasis | None:
     return found[1]
 
 
+def prunable_basis(model: ContentModel | None, names: list[str]) -> TextBasis | None:
+    """The text model's basis when the blend `names` use content_text and its matrix is large
+    enough to prune; None: the full pass."""
+    if model is None or not {"content_text", "cold_content_text"} & set(names):
+        return None
+    return text_basis(model)
+
+
 def _fit_basis(model: ContentModel, matrix: np.ndarray) -> TextBasis:
     mean, covariance = matrix_moments(model.content, matrix)
     values, vectors = np.linalg.eigh(covariance.astype(np.float64))

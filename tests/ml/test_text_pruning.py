@@ -104,14 +104,16 @@ def test_hybrid_ranks_the_same_with_the_text_pass_pruned(
     diversity: float,
 ) -> None:
     hybrid, data = model
-    assert hybrid._prunable_text(hybrid.blend_with_content.names) is None  # 52 rows: full pass
+    text, names = hybrid._content["content_text"], hybrid.blend_with_content.names
+    assert text_pruning.prunable_basis(text, names) is None  # 52 rows: the full pass
     full = {}
     for user_id, (items, ratings) in data.by_user().items():
         user = hybrid.user(user_id, items, ratings)
         full[user_id] = hybrid.ranked(user, 5, diversity=diversity)
     monkeypatch.setattr(text_pruning, "PRUNE_FROM_ROWS", 1)
     monkeypatch.setattr(text_pruning, "BASIS_DIMS", 3)  # the test vectors have 8 dimensions
-    assert hybrid._prunable_text(hybrid.blend_with_content.names) is not None
+    assert text_pruning.prunable_basis(text, names) is not None
+    assert text_pruning.prunable_basis(text, ["svd", "item_item"]) is None  # no text in the blend
     pruned_rows = 0
     for user_id, (items, ratings) in data.by_user().items():
         user = hybrid.user(user_id, items, ratings)
