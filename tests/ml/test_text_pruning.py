@@ -128,3 +128,14 @@ def test_hybrid_ranks_the_same_with_the_text_pass_pruned(
         pruned_rows += int(np.isnan(ranking.scores).sum())
         assert np.isfinite(hybrid.score(user)).all()  # `score` (no top n): the full pass
     assert pruned_rows > 0  # some rows were never scored
+
+
+def test_every_row_that_may_be_picked_is_computed_when_few_remain() -> None:
+    text = _text_model(rows=PRUNE_FROM_ROWS)
+    basis = text_basis(text)
+    profile = text._matrix[30] / np.linalg.norm(text._matrix[30])
+    other = RNG.normal(size=PRUNE_FROM_ROWS)
+    skip = np.r_[np.arange(PRUNE_FROM_ROWS - 5), -1, PRUNE_FROM_ROWS + 3]  # and rows outside
+    z = pruned_text_z(text, basis, profile, other, np.ones(PRUNE_FROM_ROWS), 10, skip)
+    left = list(range(PRUNE_FROM_ROWS - 5, PRUNE_FROM_ROWS))  # 5 rows left for a top 10
+    assert np.flatnonzero(np.isfinite(z)).tolist() == left
