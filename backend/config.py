@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     login_address_max_failures: int = Field(default=50, ge=1)
     registrations_per_address: int = Field(default=10, ge=1)
     registration_window_seconds: int = Field(default=3600, gt=0)
-    # Counters shared by every worker live in the database, or in Redis when this is set.
-    redis_url: str = ""
+    # Counters shared by every worker live in the database, or in Redis when REDIS_URL is set
+    # (redis_url, with the recommendation cache below).
 
     # --- catalogue ---------------------------------------------------------------------------
     movielens_url: str = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
@@ -112,12 +112,17 @@ class Settings(BaseSettings):
     # BLAS threads in the API process: requests already run in parallel, and 2-thread BLAS calls
     # from many request threads oversubscribe the cores (0 keeps the library default).
     serving_blas_threads: int = 1
-    # Recommendation cache: in-process LRU, or Redis shared by every process when REDIS_URL is
-    # set. Keys carry every version an answer depends on, so the TTL only bounds memory.
+    # Recommendation cache: in-process LRU; shared by every process through Redis when
+    # REDIS_URL is set, else through recommendation_cache_dir (on one machine; `api` and `run`
+    # set DATA_DIR/cache/recommendations when they start several workers), each process keeping
+    # an LRU in front. Keys carry every version an answer depends on, so the TTL only bounds
+    # memory. max_entries bounds each process's LRU, dir_mb the directory.
     recommendation_cache: bool = True
     recommendation_cache_ttl_seconds: float = Field(default=6 * 3600, gt=0)
     recommendation_cache_max_entries: int = Field(default=20_000, ge=1)
-    redis_url: str = ""
+    recommendation_cache_dir: Path | None = None
+    recommendation_cache_dir_mb: int = Field(default=256, ge=1)
+    redis_url: str = ""  # the login throttle's counters too
 
     # --- experiments and feedback ------------------------------------------------------------
     # A rating counts for the most recent list that showed the movie within this window.
@@ -135,6 +140,12 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("recommendation_cache_dir", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        """`RECOMMENDATION_CACHE_DIR=` (as in .env.example) means none, not the working dir."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def resolved_database_url(self) -> str:

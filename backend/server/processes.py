@@ -25,11 +25,18 @@ STOP_GRACE_SECONDS = 20.0
 MALLOC_ARENAS = "2"
 
 
-def server_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+def server_environment(
+    base: Mapping[str, str] | None = None, settings: Settings | None = None
+) -> dict[str, str]:
     """The environment for a serving process: `base` (default: ours) with MALLOC_ARENA_MAX
-    unless it is already set."""
+    unless it is already set, and, for several workers without Redis, a directory they share
+    the recommendation cache through (each worker's own LRU alone computes every list once per
+    worker, and a user's next request may go to the other one)."""
     env = dict(os.environ if base is None else base)
     env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
+    if settings is not None and settings.web_concurrency > 1 and not settings.redis_url:
+        shared = settings.data_dir / "cache" / "recommendations"
+        env.setdefault("RECOMMENDATION_CACHE_DIR", str(shared))
     return env
 
 
@@ -70,7 +77,7 @@ def worker_command() -> list[str]:
 def run_api(settings: Settings) -> int:
     """Replace this process with uvicorn (containers: PID 1 gets the signals)."""
     command = uvicorn_command(settings)
-    os.execve(command[0], command, server_environment())
+    os.execve(command[0], command, server_environment(settings=settings))
     return 0  # not reached
 
 
@@ -78,7 +85,9 @@ def supervise(settings: Settings) -> int:
     """Run the API and the worker until one exits or we are asked to stop; return its code."""
     children = {
         "worker": subprocess.Popen(worker_command()),
-        "api": subprocess.Popen(uvicorn_command(settings), env=server_environment()),
+        "api": subprocess.Popen(
+            uvicorn_command(settings), env=server_environment(settings=settings)
+        ),
     }
     stopping = False
 

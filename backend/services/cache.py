@@ -1,21 +1,28 @@
 """The recommendation cache: serialised answers behind one small interface.
 
-In-process LRU by default; Redis when REDIS_URL is set, so every API process shares one cache.
+In-process LRU by default. Several processes share one cache: Redis when REDIS_URL is set, or,
+on one machine without Redis, a directory (`RECOMMENDATION_CACHE_DIR`, which `api` and `run`
+set when they start several workers), each process keeping a bounded LRU in front of it (a near
+cache: a repeated list costs no round trip).
 Nothing stale can be served, whichever process wrote what, because the key names every input of
 the answer: the user's ratings version (a column of the users row, moved in the same transaction
 as every rating write or delete, so every process reads it with the user), the model bundle, the
 embedding index and the catalogue versions, and the request's parameters. The TTL only bounds
-memory; correctness never depends on it.
+memory; correctness never depends on it. For the same reason a near cache can never serve a
+stale list: its entry is the shared one's bytes under the same key.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from pathlib import Path
 
+import diskcache
 import redis
 from prometheus_client import Counter
 
@@ -30,7 +37,14 @@ CACHE_REQUESTS = Counter(
     ["result"],
     registry=REGISTRY,
 )
+NEAR_HITS = Counter(
+    "recommendation_cache_near_hits",
+    "Recommendation cache hits answered by this process's near cache in front of Redis",
+    registry=REGISTRY,
+)
 KEY_PREFIX = "movierec:"
+# What a shared cache raises when it cannot answer: the answer is computed (and not kept).
+UNAVAILABLE = (redis.RedisError, diskcache.Timeout, sqlite3.Error, OSError)
 
 
 class RecommendationCache(ABC):
@@ -57,7 +71,7 @@ class RecommendationCache(ABC):
             return None
         try:
             value = self.get(key)
-        except redis.RedisError as exc:
+        except UNAVAILABLE as exc:
             log.warning("recommendation cache unavailable (%s): computing the answer", exc)
             value = None
         if value is None:
@@ -71,7 +85,7 @@ class RecommendationCache(ABC):
     def store(self, key: str, value: bytes) -> None:
         try:
             self.put(key, value)
-        except redis.RedisError as exc:
+        except UNAVAILABLE as exc:
             log.warning("recommendation cache unavailable (%s): answer not stored", exc)
 
     @property
@@ -134,6 +148,60 @@ class RedisCache(RecommendationCache):
             self.client.delete(key)
 
 
+class FileCache(RecommendationCache):
+    """Shared by the serving processes of one machine through a directory (diskcache: SQLite in
+    WAL mode, so a read never waits for a write); bounded in bytes, entries expire by TTL."""
+
+    def __init__(self, directory: Path, ttl_seconds: float, size_bytes: int) -> None:
+        super().__init__(ttl_seconds)
+        # A busy database answers within a second or counts as unavailable (like Redis's).
+        self.files = diskcache.Cache(str(directory), size_limit=size_bytes, timeout=1.0)
+
+    def get(self, key: str) -> bytes | None:
+        return self.files.get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        self.files.set(key, value, expire=self.ttl)
+
+    def clear(self) -> None:
+        self.files.clear()
+
+
+class TieredCache(RecommendationCache):
+    """A cache shared by several processes (`shared`) behind a bounded LRU of this process
+    (`near`).
+
+    The lookup runs on the event loop with a synchronous client: a round trip to Redis holds
+    the loop (and, on a busy machine, waits for Redis to get a core), so a list this process
+    has seen is answered from its own memory. A list first asked of another process still
+    costs one round trip here, then none. `clear` empties this process's near cache and the
+    shared one; other processes' near caches keep their entries until their TTL, which is
+    safe because keys name every input of an answer: a key always holds the same bytes."""
+
+    def __init__(self, shared: RecommendationCache, max_entries: int) -> None:
+        super().__init__(shared.ttl)
+        self.shared = shared
+        self.near = LocalCache(shared.ttl, max_entries)
+
+    def get(self, key: str) -> bytes | None:
+        value = self.near.get(key)
+        if value is not None:
+            NEAR_HITS.inc()
+            return value
+        value = self.shared.get(key)
+        if value is not None:
+            self.near.put(key, value)
+        return value
+
+    def put(self, key: str, value: bytes) -> None:
+        self.near.put(key, value)  # first: kept here even when the shared cache is unavailable
+        self.shared.put(key, value)
+
+    def clear(self) -> None:
+        self.near.clear()
+        self.shared.clear()
+
+
 class DisabledCache(LocalCache):
     """RECOMMENDATION_CACHE=false: every lookup is a miss and nothing is kept."""
 
@@ -148,6 +216,10 @@ def make_cache(settings: Settings) -> RecommendationCache:
     if not settings.recommendation_cache:
         return DisabledCache()
     ttl = settings.recommendation_cache_ttl_seconds
+    entries = settings.recommendation_cache_max_entries
     if settings.redis_url:
-        return RedisCache(settings.redis_url, ttl)
-    return LocalCache(ttl, settings.recommendation_cache_max_entries)
+        return TieredCache(RedisCache(settings.redis_url, ttl), entries)
+    if settings.recommendation_cache_dir is not None:
+        size = settings.recommendation_cache_dir_mb * 2**20
+        return TieredCache(FileCache(settings.recommendation_cache_dir, ttl, size), entries)
+    return LocalCache(ttl, entries)

@@ -75,25 +75,35 @@ class ImpressionRecord:
 
     def row(self) -> dict:
         """The impressions row (its items are written once the row has its id)."""
-        columns = Impression.__table__.columns.keys()
-        return {name: getattr(self, name) for name in columns if hasattr(self, name)}
+        return {name: getattr(self, name) for name in _RECORD_COLUMNS}
+
+
+_IMPRESSIONS, _ITEMS = Impression.__table__, ImpressionItem.__table__
+_RECORD_COLUMNS = [
+    column.key
+    for column in _IMPRESSIONS.columns
+    if column.key in ImpressionRecord.__dataclass_fields__
+]
+# Built once: a statement's cache key is computed once per object, and the writer runs beside
+# the request handlers in every serving worker.
+_INSERT_IMPRESSIONS = insert(_IMPRESSIONS).returning(
+    _IMPRESSIONS.c.id, sort_by_parameter_order=True
+)
+_INSERT_ITEMS = insert(_ITEMS)
 
 
 def _insert(db: Session, batch: list[ImpressionRecord]) -> None:
     """Two bulk statements, impressions then their items: no ORM object per row (the writer
     shares the serving workers' CPU)."""
-    impressions, impression_items = Impression.__table__, ImpressionItem.__table__
-    ids = db.scalars(
-        insert(impressions).returning(impressions.c.id, sort_by_parameter_order=True),
-        [record.row() for record in batch],
-    ).all()
+    connection = db.connection()
+    ids = connection.execute(_INSERT_IMPRESSIONS, [record.row() for record in batch]).scalars()
     items = [
         {"impression_id": impression_id, "movie_id": movie_id, "position": position}
-        for impression_id, record in zip(ids, batch, strict=True)
+        for impression_id, record in zip(ids.all(), batch, strict=True)
         for position, movie_id in enumerate(record.movie_ids, start=1)
     ]
     if items:
-        db.execute(insert(impression_items), items)
+        connection.execute(_INSERT_ITEMS, items)
 
 
 class ImpressionRecorder:

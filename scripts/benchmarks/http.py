@@ -8,11 +8,12 @@ measured load: with `wrk` on the PATH (Debian package `wrk`), 16 connections for
 cycling through the users, so the load generator (C, a few microseconds a request) does not
 compete with the two workers for the two cores; otherwise `--passes` passes of 16 httpx
 clients (about 2 ms of Python CPU a request, which shows in the latencies). Three runs, each on
-a fresh copy of the benchmark catalogue: with each worker's own LRU cache (the embedded
-default: one warm-up pass leaves each worker's cache about half warm, since the kernel hands a
-user's requests to either worker), with one Redis cache shared by the workers (the deployed
-shape; --redis-url, or a throwaway `redis-server` this benchmark starts when one is on the
-PATH), and with RECOMMENDATION_CACHE=false. Also each worker's resident memory at the end.
+a fresh copy of the benchmark catalogue: the embedded default (each worker's LRU in front of
+one directory cache the workers share, which `backend.cli api` sets up for several workers
+without Redis), with one Redis cache shared by the workers (the deployed shape; --redis-url,
+or a throwaway `redis-server` this benchmark starts when one is on the PATH; each worker's LRU
+in front of it too), and with RECOMMENDATION_CACHE=false. Also each worker's resident memory
+at the end.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "users": len(users),
         "passes": args.passes,
         "server": "backend.cli api (uvicorn, httptools with the request-head bounds, uvloop)",
-        "with_cache": run("with cache (per-worker LRU)"),
+        "with_cache": run("with cache (embedded default: worker LRUs, one directory cache)"),
     }
     with shared_redis(args.redis_url) as redis_url:
         if redis_url:

@@ -48,7 +48,7 @@ GOALS: list[tuple[str, str, Getter, str, float, bool, str]] = [
         "P95 < 200 ms, P99 < 500 ms",
     ),
     (
-        "HTTP P95, cache on, each worker's own LRU (the embedded default)",
+        "HTTP P95, cache on, the embedded default (worker LRUs, one directory cache)",
         "http",
         _get("http", "with_cache", "p95"),
         "ms",
@@ -255,7 +255,10 @@ def details(results: dict) -> list[str]:
         _latency_rows(
             "HTTP, cache on, one Redis cache shared by the workers", http.get("with_shared_cache")
         ),
-        _latency_rows("HTTP, cache on, each worker's own LRU", http.get("with_cache")),
+        _latency_rows(
+            "HTTP, cache on, the embedded default (worker LRUs, one directory cache)",
+            http.get("with_cache"),
+        ),
         _latency_rows("HTTP, cache disabled (the naive path)", http.get("without_cache")),
     ]
     for mode, label in (("blas_pinned", "BLAS pinned"), ("blas_default", "BLAS default")):

@@ -1,5 +1,6 @@
 """The recommendations endpoint through the cache: same bytes as uncached, invalidated by ratings,
-counted in /metrics; against the in-process LRU and, when TEST_REDIS_URL is set, Redis."""
+counted in /metrics; against the in-process LRU, a directory shared by the workers of one
+machine and, when TEST_REDIS_URL is set, Redis."""
 
 from __future__ import annotations
 
@@ -19,13 +20,16 @@ from backend.services.cache import LocalCache
 from backend.services.impressions import REQUEST_ID_PLACEHOLDER
 from tests.helpers import register_and_login
 
-BACKENDS = ["local"] + (["redis"] if os.environ.get("TEST_REDIS_URL") else [])
+BACKENDS = ["local", "directory"] + (["redis"] if os.environ.get("TEST_REDIS_URL") else [])
 
 
 @pytest.fixture(params=BACKENDS)
-def cached_client(request, loaded):
+def cached_client(request, loaded, tmp_path):
     redis_url = os.environ["TEST_REDIS_URL"] if request.param == "redis" else ""
-    settings = get_settings().model_copy(update={"redis_url": redis_url})
+    directory = tmp_path / "cache" if request.param == "directory" else None
+    settings = get_settings().model_copy(
+        update={"redis_url": redis_url, "recommendation_cache_dir": directory}
+    )
     app = create_app(settings, runtime=loaded)
     app.state.recommendation_cache.clear()
     with TestClient(app) as client:
@@ -141,7 +145,8 @@ def test_a_revoked_or_disabled_caller_is_refused_even_when_the_list_is_cached(ca
     """The caller's token version and login flag are read on every request (the cached path
     included), so a password change ends old tokens on the very next request."""
     client, cache = cached_client
-    username = f"revoked-{type(cache).__name__.lower()}"  # the password changes: one per backend
+    backend = type(getattr(cache, "shared", cache)).__name__.lower()
+    username = f"revoked-{backend}"  # the password changes: one per backend
     old = register_and_login(client, username, "first-password-1")
     _rate_some(client, old)
     url = "/movies/recommendations?use_embeddings=false"

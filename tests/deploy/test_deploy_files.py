@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compose_file_structure():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"db", "api", "worker"} <= set(services)
+    assert {"db", "redis", "api", "worker"} <= set(services)
+    assert services["api"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["redis"]
     assert "healthcheck" in services["db"]
     for name in ("api", "worker"):
         assert services[name]["depends_on"]["db"]["condition"] == "service_healthy"

@@ -1,5 +1,6 @@
 """Serving processes start with a bounded number of malloc arenas (worker RSS), unless the
-operator chose a value."""
+operator chose a value, and several workers without Redis share the recommendation cache
+through a directory."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from backend.config import PROJECT_ROOT
+from backend.config import PROJECT_ROOT, Settings
 from backend.devserver import cli_process, free_port
 from backend.server.processes import server_environment
 
@@ -16,6 +17,18 @@ from backend.server.processes import server_environment
 def test_serving_environment_bounds_malloc_arenas():
     assert server_environment({"PATH": "/bin"}) == {"PATH": "/bin", "MALLOC_ARENA_MAX": "2"}
     assert server_environment({"MALLOC_ARENA_MAX": "8"})["MALLOC_ARENA_MAX"] == "8"
+
+
+def test_several_workers_without_redis_share_the_cache_through_a_directory(tmp_path):
+    shared = str(tmp_path / "cache" / "recommendations")
+    two = Settings(data_dir=tmp_path, web_concurrency=2)
+    assert server_environment({}, two)["RECOMMENDATION_CACHE_DIR"] == shared
+    chosen = {"RECOMMENDATION_CACHE_DIR": "/srv/cache"}
+    assert server_environment(chosen, two)["RECOMMENDATION_CACHE_DIR"] == "/srv/cache"
+    one = two.model_copy(update={"web_concurrency": 1})
+    redis = two.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"})
+    assert "RECOMMENDATION_CACHE_DIR" not in server_environment({}, one)
+    assert "RECOMMENDATION_CACHE_DIR" not in server_environment({}, redis)
 
 
 def test_backend_cli_api_execs_uvicorn_with_it(tmp_path):
@@ -41,3 +54,5 @@ def test_backend_cli_api_execs_uvicorn_with_it(tmp_path):
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert b"MALLOC_ARENA_MAX=2" in environ
+    shared = tmp_path / "cache" / "recommendations"
+    assert f"RECOMMENDATION_CACHE_DIR={shared}".encode() in environ

@@ -22,7 +22,7 @@ def test_report_puts_figures_beside_targets_and_says_what_is_missing():
     }
     text = report.render(results)
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
-    lru = "HTTP P95, cache on, each worker's own LRU (the embedded default)"
+    lru = "HTTP P95, cache on, the embedded default (worker LRUs, one directory cache)"
     assert "12.5 ms | yes" in rows[lru]
     shared = next(row for name, row in rows.items() if name.startswith("HTTP P95, cache on, one"))
     assert "30.5 ms | **no**" in shared
