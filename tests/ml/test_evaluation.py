@@ -104,12 +104,16 @@ def test_json_has_every_section_and_report(spied_run, tmp_path):
                 assert 0.0 <= row["obscure_share"] <= 1.0 and row["novelty"] > 0
                 assert 0.0 <= row["genre_diversity"] <= 1.0
     assert set(result["cold_users"]) >= {"1_ratings", "3_ratings", "5_ratings"}
+    headroom = result["cold_users"]["3_ratings"]["_content_headroom"]  # not served: an upper bound
+    assert headroom["users"] > 0
+    assert headroom["tuned_with_content"] >= headroom["tuned_without_content"] > 0
     written = R.write_report(result, tmp_path)
     names = {p.name for p in written}
     assert {"synthetic.json", "synthetic.md"} <= names
     assert any(n.endswith(".png") for n in names)
     assert json.loads((tmp_path / "synthetic.json").read_text())["dataset"] == "synthetic"
     assert "| hybrid |" in (tmp_path / "synthetic.md").read_text()
+    assert "Content headroom (not served" in (tmp_path / "synthetic.md").read_text()
 
 
 def test_hybrid_at_least_as_good_as_its_best_part(spied_run):

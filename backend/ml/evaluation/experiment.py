@@ -13,6 +13,7 @@ import numpy as np
 from backend.ml.base import Recommender, UserHistory
 from backend.ml.evaluation import protocols as P
 from backend.ml.evaluation.datasets import EvalDataset
+from backend.ml.evaluation.headroom import content_headroom
 from backend.ml.evaluation.peers import (
     ALS,
     EASE_MIN_SUPPORT,
@@ -157,6 +158,13 @@ def evaluate_cold_users(ds: EvalDataset, emb, params: TrainParams, tuned: dict, 
         )  # fmt: skip
         scored = _score(methods, catalogue, merged, held, users, _genres(ds), 4.0, known=False)
         out[f"{k}_ratings"] = {m: v for m, v in scored.items() if m != "itemknn"}
+        if hybrid.has_text:  # not served: the blend tuned on these answers (an upper bound)
+            by_user = shown.by_user()
+            newcomers = [hybrid.user(None, *by_user[u]) for u in users]
+            relevant = P.relevant_rows(catalogue, held, users, 4.0)
+            with blas_single_thread():
+                headroom = content_headroom(hybrid, newcomers, relevant, k)
+            out[f"{k}_ratings"]["_content_headroom"] = headroom
     out["_protocol"] = {"cold_users": len(cold), "seed": seed + 7,
                         "history": "first 1/3/5 ratings by time, folded in"}  # fmt: skip
     return out

@@ -37,6 +37,7 @@ def format_tables(result: dict) -> str:
         for n in ("1_ratings", "3_ratings", "5_ratings"):
             title = f"### Cold users: {n.replace('_', ' ')} kept (rest judged, rated >= 4)"
             out += [title, "", *_table(cold[n], TOPN[:4]), ""]
+            out += _headroom_line(cold[n].get("_content_headroom"))
     if "rating" in result:
         out += ["### Rating prediction (Surprise protocol, 5-fold RMSE)", ""]
         out += [*_table(result["rating"], ("rmse", "rmse_std")), ""]
@@ -52,6 +53,18 @@ def format_tables(result: dict) -> str:
                 f"{proto['served_predicted_rating_rmse']:.4f} over {proto['predicted_pairs']} "
                 "pairs.", ""]  # fmt: skip
     return "\n".join(out)
+
+
+def _headroom_line(headroom: dict | None) -> list[str]:
+    """The content headroom (backend.ml.evaluation.headroom) under a cold-user table."""
+    if not headroom or not headroom.get("users"):
+        return []
+    return [f"Content headroom (not served: the blend tuned on these test answers, an upper "
+            f"bound), {headroom['users']} users: NDCG@10 over each user's top "
+            f"{headroom['pool']} {headroom['tuned_without_content']:.4f} without content, "
+            f"{headroom['tuned_with_content']:.4f} with content, ratio "
+            f"{headroom['ratio']:.3f} (the served blend without content: "
+            f"{headroom['served_without_content']:.4f}).", ""]  # fmt: skip
 
 
 def _json_default(value):  # noqa: ANN001, ANN202
