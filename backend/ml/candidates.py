@@ -294,8 +294,7 @@ class BlendCandidates:
     def _ease_scores(self, views: list[ItemItemModel], user: UserHistory) -> dict[str, np.ndarray]:
         """EASE-type signals (views of one B: plain, recency-weighted) on `ease_rows` (the rest
         of the catalogue scores 0), all from one pass over the rated movies' rows of B (the
-        exhaustive path's `_vote_sums`: a gather for most users, one sparse product in C for a
-        user with thousands of ratings, whose rows hold a fifth of B at 10,000 items)."""
+        exhaustive path's `_vote_sums`: one product of those rows with the votes, in C)."""
         rated = views[0].positions(user.item_ids)
         mask = rated >= 0
         votes = []

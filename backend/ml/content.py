@@ -76,13 +76,18 @@ def matrix_moments(content: ContentMatrices, matrix: np.ndarray) -> tuple[np.nda
     return found[1], found[2]
 
 
-def standardised_rows(model: ContentModel, user: UserHistory, rows: np.ndarray) -> np.ndarray:
+def standardised_rows(
+    model: ContentModel,
+    user: UserHistory,
+    rows: np.ndarray,
+    rated: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """`blender.standardise(model.score(user))[rows]` (to rounding) without scoring the other
     rows, for any content model that scores `model._matrix @ model.profile(user)`: the mean and
     deviation over the catalogue follow from the profile and the matrix's moments
     (`matrix_moments`), so a signal the blend reads on a few rows costs a product with those
-    rows only."""
-    profile = model.profile(user) if model.ready else None
+    rows only. `rated` as `ContentModel.profile` takes it (a gather another model made)."""
+    profile = model.profile(user, rated) if model.ready else None
     if profile is None:  # all-zero cosines: standardised to zeros
         return np.zeros(len(rows))
     mean, covariance = matrix_moments(model.content, model._matrix)
@@ -192,18 +197,28 @@ class ContentModel(Recommender):
             return np.zeros(len(self.catalogue.item_ids), dtype=np.float32)
         return cosine_scores(self._matrix, self.profile(user))
 
-    def nearest_liked(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
-        """For each of `rows`, the index (into the user's history) of the liked movie whose
-        story is closest; -1 where none has an embedding."""
+    def rated_vectors(self, user: UserHistory) -> tuple[np.ndarray, np.ndarray] | None:
+        """(the `_embedded` mask, those movies' vectors): one gather that every profile and
+        reason over this matrix can share (`profile`'s and `nearest_liked`'s `rated`)."""
         ok = self._embedded(user)
+        return None if ok is None else (ok, np.asarray(self._matrix[user.rows[ok]]))
+
+    def nearest_liked(
+        self,
+        user: UserHistory,
+        rows: np.ndarray,
+        rated: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """For each of `rows`, the index (into the user's history) of the liked movie whose
+        story is closest; -1 where none has an embedding. `rated`: `rated_vectors(user)`."""
+        ok = self._embedded(user) if rated is None else rated[0]
         if ok is None:
             return np.full(len(rows), -1)
         weights = profile_weights(user.ratings)
         # Only liked movies can be named: the others' vectors are not gathered.
         liked = ok & (weights > 0) if (weights[ok] > 0).any() else ok
-        idx, _ = most_similar_rated(
-            self._matrix[rows], self._matrix[user.rows[liked]], weights[liked]
-        )
+        vectors = self._matrix[user.rows[liked]] if rated is None else rated[1][liked[ok]]
+        idx, _ = most_similar_rated(self._matrix[rows], vectors, weights[liked])
         return np.flatnonzero(liked)[idx]
 
     def save(self, directory: Path) -> None:

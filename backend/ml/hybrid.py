@@ -36,6 +36,7 @@ from backend.ml.popularity import MetadataPopularity, PopularityModel
 from backend.ml.scoring import Catalogue, ContentMatrices, top_n
 from backend.ml.size_policy import SizePolicy
 from backend.ml.svd import SVDModel
+from backend.ml.text_pruning import prunable_basis, pruned_text_z, text_basis
 
 SUPPORT_SHRINKAGE = 5.0
 # The "item_recent" signal's half-life in ratings, unless training chose one (meta).
@@ -76,6 +77,9 @@ class Ranking:
     rows: np.ndarray
     scores: np.ndarray
     features: np.ndarray | RowFeatures
+    # The rated movies' text vectors the ranking gathered (`ContentModel.rated_vectors`), which
+    # the reasons reuse; None where it gathered none.
+    rated_text: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass
@@ -154,6 +158,8 @@ class HybridRecommender(Recommender):
             model = bound._content[name]
             if model.ready:
                 matrix_moments(model.content, model._matrix)
+        if bound.has_text:  # and the text matrix's basis for the pruned text pass
+            text_basis(bound._content["content_text"])
         bound.candidates = BlendCandidates.for_policy(bound, self.size_policy)
         return bound
 
@@ -224,17 +230,37 @@ class HybridRecommender(Recommender):
         return cached[2]
 
     def _blend(
-        self, user: UserHistory, use_content: bool
-    ) -> tuple[np.ndarray, dict[str, np.ndarray], BlendWeights]:
-        """(blend scores over the catalogue, the z-scores they come from, the weights): what
-        `weights.score(blend_features(...))` gives, without the feature matrix."""
+        self, user: UserHistory, use_content: bool, top: tuple[int, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], BlendWeights, tuple | None]:
+        """(blend scores over the catalogue, the z-scores they come from, the weights, the
+        rated movies' text vectors when gathered): what `weights.score(blend_features(...))`
+        gives, without the feature matrix. With `top` (n, rows never picked) and a text matrix
+        large enough (`text_pruning`), the text pass is exact on the rows that can be among the
+        n best only; the others' scores are NaN."""
         weights = self.weights(use_content, len(user))
         cold_only = self._cold_only_content(weights.names) if use_content else frozenset()
-        z = self._z_scores(self.signals(user, use_content, cold_only), weights.names)
+        text = self._content.get("content_text")
+        basis = prunable_basis(text, weights.names) if use_content and top is not None else None
+        skip = cold_only | {"content_text"} if basis is not None else cold_only
+        z = self._z_scores(self.signals(user, use_content, skip), weights.names)
+        # One gather of the rated movies' text vectors for every profile over the text matrix
+        # computed here (the full pass's own, in `score_together`, otherwise).
+        rated = text.rated_vectors(user) if skip else None
         for name in cold_only:  # zeros on warm rows, where the blend gives them no weight
+            model = self._content[name]
+            shares = model._matrix is self.content.text and model._present is self.content.has_text
             z[name] = np.zeros(len(self.catalogue.item_ids))
-            z[name][self._cold_rows] = standardised_rows(self._content[name], user, self._cold_rows)
-        return self._linear(weights, z).score(z), z, weights
+            z[name][self._cold_rows] = standardised_rows(
+                model, user, self._cold_rows, rated if shares else None
+            )
+        linear = self._linear(weights, z)
+        scores = linear.score(z)
+        if basis is not None:  # the text term last: the blend's sum in another order (rounding)
+            coefficient = linear.coefficients["content_text"]
+            profile = text.profile(user, rated) if rated is not None else None
+            z["content_text"] = pruned_text_z(text, basis, profile, scores, coefficient, *top)
+            scores += z["content_text"] * coefficient
+        return scores, z, weights, rated
 
     def _cold_only_content(self, names: list[str]) -> frozenset[str]:
         """Content signals that the blend `names` weigh on cold movies only (content_watch and
@@ -295,20 +321,22 @@ class HybridRecommender(Recommender):
         """The one ranking path (`rank` is its rows): top-k unrated rows by blend score, with
         `diversity` > 0 re-ranked by MMR over story vectors; the scores and features come
         along (those of the picked rows) so reasons need no second pass over the signals."""
-        z = None
-        if self.candidates is None:
-            scores, z, weights = self._blend(user, use_content)
+        z = rated = None
+        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
+        varied = diversity > 0 and self.has_text
+        if self.candidates is None:  # exact scores on the rows that can reach the top (pool)
+            n = k * 5 if varied else k
+            scores, z, weights, rated = self._blend(user, use_content, (n, skip))
         else:  # a large catalogue (size_policy): the blend over candidate rows only
             features, weights, scores = self.candidates.blend(self, user, exclude, use_content)
-        skip = user.rows if exclude is None else np.r_[user.rows, np.asarray(exclude, np.int64)]
-        if diversity <= 0 or not self.has_text:
+        if not varied:
             rows = top_n(scores, k, skip)
         else:
             pool = top_n(scores, k * 5, skip)
             rows = mmr_rerank(pool, scores[pool], self.content.text[pool], k, diversity)
         if z is not None:  # the features of the picks only: all that reasons read
             features = self._row_features(z, rows, weights.names)
-        return Ranking(rows, scores, features)
+        return Ranking(rows, scores, features, rated)
 
     def predicted_ratings(self, user: UserHistory, rows: np.ndarray) -> np.ndarray:
         """The served rating prediction (SVD stars); NaN where the model has no data on a movie."""
@@ -323,6 +351,7 @@ class HybridRecommender(Recommender):
         rows: np.ndarray,
         use_content: bool = True,
         features: np.ndarray | None = None,
+        rated_text: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[Explanation]:
         """The signal group that adds most to each picked row's blend score, and its source.
 
@@ -330,7 +359,8 @@ class HybridRecommender(Recommender):
         weight B[movie, pick] (its top liked contributor, every rated movie voting alike) when
         EASE adds more to the pick than SVD does and that movie is real evidence (`_strong`);
         otherwise there is no single movie to name ("taste"). Content reasons (embedding mode
-        only) name the liked movie with the closest story.
+        only) name the liked movie with the closest story (`rated_text`: the ranking's gather
+        of the rated movies' text vectors, when it made one).
         """
         rows = np.asarray(rows, dtype=np.int64)
         if features is None:
@@ -368,7 +398,7 @@ class HybridRecommender(Recommender):
             ease = np.where(liked_sources(user.ratings)[:, None], every, 0.0)
             strong, top = self._strong(user, rows, every, ease)
         nearest = (
-            self._content["content_text"].nearest_liked(user, rows)
+            self._content["content_text"].nearest_liked(user, rows, rated_text)
             if use_content and self.has_text
             else np.full(len(rows), -1)
         )

@@ -26,8 +26,6 @@ from backend.ml.scoring import Catalogue
 
 # The blend signals EASE gives: every rated movie voting alike, and by recency (`as_recent`).
 EASE_SIGNALS = ("item_item", "item_recent")
-# Entries of B in a user's rows from which one sparse product beats a gather and a bincount.
-SPARSE_PRODUCT_FROM = 40_000
 
 
 def recency_weights(n: int, half_life: float) -> np.ndarray:
@@ -49,10 +47,10 @@ class ItemItemModel(Recommender):
     def __post_init__(self) -> None:
         self._lookup = IdLookup(self.item_ids)
         self.catalogue = None
-        # A heavy user's score is the product of their votes with B, done by scipy in C: B's
-        # values in float64 (the sums are the float64 ones of adding the rows in history
-        # order) sharing B's index arrays, plus an empty last column (a zero score for movies
-        # B lacks). Reasons read B by column (a pick's voters), so a CSC copy too.
+        # A user's scores are the product of their votes with their rows of B, done by scipy
+        # in C: B's values in float64 (the sums are the float64 ones of adding the rows in
+        # history order) sharing B's index arrays, plus an empty last column (a zero score for
+        # movies B lacks). Reasons read B by column (a pick's voters), so a CSC copy too.
         n = len(self.item_ids)
         self._votes_matrix = sparse.csr_matrix(
             (self.weights.data.astype(np.float64), self.weights.indices, self.weights.indptr),
@@ -120,26 +118,13 @@ class ItemItemModel(Recommender):
         """(len(votes), items + 1): for each vote vector (None: all 1) over the rated
         positions, the sum of their rows of B weighted by the votes; the last column is 0.
 
-        Both ways add the rows in history order (the same float64 sums): a gather of the rows'
-        entries and a bincount for most users, one sparse product in C when the rows hold more
-        than SPARSE_PRODUCT_FROM entries (a user with thousands of ratings gathers hundreds of
-        thousands; below that scipy's fixed cost is the larger)."""
-        n, k = len(self.item_ids), rated.size
-        indptr = self.weights.indptr
-        lengths = indptr[rated + 1] - indptr[rated]
-        if lengths.sum() <= SPARSE_PRODUCT_FROM:
-            columns, values = self._gather_rows(rated, lengths)
-            return np.vstack(
-                [np.bincount(columns, values if v is None else values * np.repeat(v, lengths),
-                             n + 1)
-                 for v in votes]
-            )  # fmt: skip
-        data = np.concatenate([np.ones(k) if v is None else v for v in votes])
-        voters = sparse.csr_matrix(
-            (data, np.tile(rated, len(votes)), np.arange(0, k * len(votes) + 1, k)),
-            shape=(len(votes), n),
-        )
-        return (voters @ self._votes_matrix).toarray()
+        One copy of those rows (scipy's row indexing, in C) and one pass over their entries into
+        dense sums (their transpose times the votes as columns): every sum adds the rows in
+        history order, the float64 sums of a gather and a bincount bit for bit (all 610
+        ml-latest-small users checked) at about half the cost, with no first pass counting the
+        output's entries as a sparse-by-sparse product makes."""
+        columns = np.column_stack([np.ones(rated.size) if v is None else v for v in votes])
+        return np.ascontiguousarray((self._votes_matrix[rated].T @ columns).T)
 
     def _gather_rows(self, rows: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The stored entries of these rows of B (each `lengths` long) as (column, weight in
@@ -180,6 +165,15 @@ class ItemItemModel(Recommender):
         """Each rated movie's vote: None (all 1) or its recency weight."""
         return None if self.half_life is None else recency_weights(len(user), self.half_life)
 
+    def user_positions(self, user: UserHistory) -> np.ndarray:
+        """`positions(user.item_ids)` from the catalogue rows the history carries (a lookup
+        only for rated movies outside the catalogue, which B may still hold)."""
+        outside = user.rows < 0
+        found = self._rows[np.where(outside, 0, user.rows)]
+        if outside.any():
+            found[outside] = self.positions(user.item_ids[outside])
+        return found
+
     def score(self, user: UserHistory) -> np.ndarray:
         """Every rated movie votes with its row of B (ratings do not weigh: EASE is implicit)."""
         return self.score_views(user, [self])[0]
@@ -187,7 +181,7 @@ class ItemItemModel(Recommender):
     def score_views(self, user: UserHistory, views: list[ItemItemModel]) -> list[np.ndarray]:
         """`score` of each view of this B (itself, `as_recent`) over the catalogue rows, from
         one product with the rated movies' rows: both EASE signals at the cost of one."""
-        rated = self.positions(user.item_ids)
+        rated = self.user_positions(user)
         mask = rated >= 0
         votes = []
         for view in views:
@@ -202,7 +196,7 @@ class ItemItemModel(Recommender):
         """(rated movies x `rows`) matrix of B[rated, row]: what each rated movie adds; only the
         rated movies where the boolean mask `sources` is set (the others stay 0). Reads the
         picks' columns of B (their voters, a few hundred entries each), not the user's rows."""
-        src = self.positions(user.item_ids)
+        src = self.user_positions(user)
         if sources is not None:
             src = np.where(sources, src, -1)
         rated = np.flatnonzero(src >= 0)

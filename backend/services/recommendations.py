@@ -220,7 +220,7 @@ def recommend(
             user, n, use_content=use_content, diversity=runtime.settings.diversity_lambda
         )
         picks, scores = ranking.rows, ranking.scores
-        reasons = hybrid.explain(user, picks, use_content, features=ranking.features)
+        reasons = hybrid.explain(user, picks, use_content, ranking.features, ranking.rated_text)
     movies = _movie_loader(db, hybrid.catalogue.version, plain_rows)
     titles = partial(model_data.movie_rows, db, hybrid.catalogue.version)
     return _movies(movies, titles, hybrid, user, picks, scores, reasons, method, fallback)

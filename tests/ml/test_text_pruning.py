@@ -1,0 +1,141 @@
+"""The pruned text pass (backend.ml.text_pruning) ranks as the full pass does: the bound on the
+text term never drops a row that belongs in the top n, the rows it computes are exact, and
+without the residual term the bound is wrong (the property test has teeth)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from backend.ml import text_pruning
+from backend.ml.content import ContentModel, matrix_moments
+from backend.ml.scoring import Catalogue, ContentMatrices, top_n
+from backend.ml.text_pruning import BASIS_DIMS, PRUNE_FROM_ROWS, pruned_text_z, text_basis
+from tests.ml.test_blend_shortcuts import model  # noqa: F401 - the trained hybrid fixture
+
+RNG = np.random.default_rng(5)
+ROWS, DIMS = 3000, 384
+
+
+def _text_model(rows: int = ROWS, dims: int = DIMS, seed: int = 0) -> ContentModel:
+    """Unit vectors with a few strong directions and noise, like sentence embeddings."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(rows, 24)) @ rng.normal(size=(24, dims))
+    vectors = (latent + 2.0 * rng.normal(size=(rows, dims)) + 3.0).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    has_text = np.ones(rows, bool)
+    has_text[:20] = False
+    vectors[~has_text] = 0.0
+    content = ContentMatrices(vectors, None, has_text, np.zeros(rows, bool))
+    catalogue = Catalogue(np.arange(1, rows + 1), np.zeros(rows))
+    return ContentModel("text", content).bind(catalogue)
+
+
+def _full_z(text: ContentModel, profile: np.ndarray) -> np.ndarray:
+    """The reference: every row's z-score by the same formula, from the full product."""
+    mean, covariance = matrix_moments(text.content, text._matrix)
+    p = profile.astype(np.float64)
+    sigma = np.sqrt(p @ (covariance @ p))
+    return (np.asarray(text._matrix @ profile, dtype=np.float64) - p @ mean) / sigma
+
+
+def _trial(text: ContentModel, basis, rng) -> tuple[list[int], list[int], np.ndarray, int]:  # noqa: ANN001
+    """(pruned top n, full top n, pruned z, rows computed) for a random user and blend."""
+    rows = text._matrix.shape[0]
+    profile = rng.normal(size=DIMS) + text._matrix[rng.integers(0, rows, 5)].sum(axis=0) * 3
+    profile = (profile / np.linalg.norm(profile)).astype(np.float32)
+    other = rng.normal(size=rows) * rng.uniform(0.5, 3.0)
+    coefficient = rng.uniform(-0.5, 1.5) * np.where(rng.random(rows) < 0.1, 0.3, 1.0)
+    n = int(rng.choice([1, 10, 50]))
+    skip = rng.choice(rows, 40, replace=False)
+    z = pruned_text_z(text, basis, profile, other, coefficient, n, skip)
+    full = other + coefficient * _full_z(text, profile)
+    pruned = other + coefficient * z
+    computed = int(np.isfinite(z).sum())
+    return top_n(pruned, n, skip).tolist(), top_n(full, n, skip).tolist(), z, computed
+
+
+def test_pruned_top_n_is_the_full_top_n_on_random_data() -> None:
+    text = _text_model()
+    basis = text_basis(text)
+    assert basis is not None and basis.projected.shape == (ROWS, BASIS_DIMS)
+    computed = []
+    for _ in range(60):
+        pruned, full, z, count = _trial(text, basis, RNG)
+        assert pruned == full
+        computed.append(count)
+    assert np.median(computed) < ROWS / 2  # the bound prunes, not only holds
+
+
+def test_rows_computed_are_exact_and_the_rest_never_read() -> None:
+    text = _text_model(seed=3)
+    basis = text_basis(text)
+    profile = text._matrix[100] + text._matrix[200]
+    profile = (profile / np.linalg.norm(profile)).astype(np.float32)
+    other = RNG.normal(size=ROWS)
+    z = pruned_text_z(text, basis, profile, other, np.full(ROWS, 0.8), 10, np.array([100, 200]))
+    done = np.isfinite(z)
+    assert 10 <= done.sum() < ROWS and not done[[100, 200]].any()
+    np.testing.assert_allclose(z[done], _full_z(text, profile)[done], rtol=1e-6, atol=1e-6)
+    assert not pruned_text_z(text, basis, None, other, np.ones(ROWS), 10, np.array([])).any()
+
+
+def test_the_bound_without_its_residual_term_drops_rows_of_the_top() -> None:
+    text = _text_model()
+    basis = text_basis(text)
+    wrong = dataclasses.replace(basis, residual=np.zeros(ROWS), slack=0.0)
+    rng = np.random.default_rng(9)
+    assert any(pruned != full for pruned, full, *_ in (_trial(text, wrong, rng) for _ in range(30)))
+
+
+def test_small_catalogues_and_narrow_vectors_keep_the_full_pass() -> None:
+    assert text_basis(_text_model(rows=PRUNE_FROM_ROWS - 1)) is None
+    assert text_basis(_text_model(rows=PRUNE_FROM_ROWS, dims=2 * BASIS_DIMS - 1)) is None
+    text = _text_model(rows=PRUNE_FROM_ROWS)
+    assert text_basis(text) is text_basis(text)  # computed once per bound matrix
+
+
+@pytest.mark.parametrize("diversity", [0.0, 0.4])
+def test_hybrid_ranks_the_same_with_the_text_pass_pruned(
+    model,  # noqa: ANN001, F811
+    monkeypatch: pytest.MonkeyPatch,
+    diversity: float,
+) -> None:
+    hybrid, data = model
+    text, names = hybrid._content["content_text"], hybrid.blend_with_content.names
+    assert text_pruning.prunable_basis(text, names) is None  # 52 rows: the full pass
+    full = {}
+    for user_id, (items, ratings) in data.by_user().items():
+        user = hybrid.user(user_id, items, ratings)
+        full[user_id] = hybrid.ranked(user, 5, diversity=diversity)
+    monkeypatch.setattr(text_pruning, "PRUNE_FROM_ROWS", 1)
+    monkeypatch.setattr(text_pruning, "BASIS_DIMS", 3)  # the test vectors have 8 dimensions
+    assert text_pruning.prunable_basis(text, names) is not None
+    assert text_pruning.prunable_basis(text, ["svd", "item_item"]) is None  # no text in the blend
+    pruned_rows = 0
+    for user_id, (items, ratings) in data.by_user().items():
+        user = hybrid.user(user_id, items, ratings)
+        ranking, expected = hybrid.ranked(user, 5, diversity=diversity), full[user_id]
+        assert ranking.rows.tolist() == expected.rows.tolist()
+        picks = ranking.rows
+        np.testing.assert_allclose(ranking.scores[picks], expected.scores[picks], atol=1e-6)
+        np.testing.assert_allclose(ranking.features[picks], expected.features[picks], atol=1e-6)
+        assert hybrid.explain(user, picks, True, ranking.features) == hybrid.explain(
+            user, picks, True, expected.features
+        )
+        pruned_rows += int(np.isnan(ranking.scores).sum())
+        assert np.isfinite(hybrid.score(user)).all()  # `score` (no top n): the full pass
+    assert pruned_rows > 0  # some rows were never scored
+
+
+def test_every_row_that_may_be_picked_is_computed_when_few_remain() -> None:
+    text = _text_model(rows=PRUNE_FROM_ROWS)
+    basis = text_basis(text)
+    profile = text._matrix[30] / np.linalg.norm(text._matrix[30])
+    other = RNG.normal(size=PRUNE_FROM_ROWS)
+    skip = np.r_[np.arange(PRUNE_FROM_ROWS - 5), -1, PRUNE_FROM_ROWS + 3]  # and rows outside
+    z = pruned_text_z(text, basis, profile, other, np.ones(PRUNE_FROM_ROWS), 10, skip)
+    left = list(range(PRUNE_FROM_ROWS - 5, PRUNE_FROM_ROWS))  # 5 rows left for a top 10
+    assert np.flatnonzero(np.isfinite(z)).tolist() == left
