@@ -45,13 +45,16 @@ def cosine_scores(matrix: np.ndarray, profile: np.ndarray | None) -> np.ndarray:
 def most_similar_rated(
     candidate_vectors: np.ndarray, rated_vectors: np.ndarray, rated_weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each candidate, the liked rated movie closest to it (its index) and the similarity."""
-    sims = candidate_vectors @ rated_vectors.T
+    """For each candidate, the liked rated movie closest to it (its index) and the similarity.
+
+    One tall product, rated x candidates (BLAS runs it several times faster than the wide
+    candidates x rated one, with the same dot products); ties go to the first liked movie."""
+    sims = rated_vectors @ candidate_vectors.T
     liked = np.asarray(rated_weights) > 0
-    if liked.any():
-        sims = np.where(liked[None, :], sims, -np.inf)
-    best = np.argmax(sims, axis=1)
-    return best, sims[np.arange(sims.shape[0]), best]
+    if liked.any() and not liked.all():
+        sims[~liked] = -np.inf
+    best = np.argmax(sims, axis=0)
+    return best, sims[best, np.arange(sims.shape[1])]
 
 
 _MOMENTS_LOCK = threading.Lock()
@@ -217,7 +220,11 @@ class ContentModel(Recommender):
         weights = profile_weights(user.ratings)
         # Only liked movies can be named: the others' vectors are not gathered.
         liked = ok & (weights > 0) if (weights[ok] > 0).any() else ok
-        vectors = self._matrix[user.rows[liked]] if rated is None else rated[1][liked[ok]]
+        vectors = (
+            self._matrix[user.rows[liked]]
+            if rated is None
+            else rated[1][np.flatnonzero(liked[ok])]  # integer rows: a faster gather than a mask
+        )
         idx, _ = most_similar_rated(self._matrix[rows], vectors, weights[liked])
         return np.flatnonzero(liked)[idx]
 
