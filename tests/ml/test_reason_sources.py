@@ -54,3 +54,20 @@ def test_nearest_liked_from_the_rankings_gather_is_the_same_as_alone():
         sims = np.where(liked[None, :], text[rows] @ text[user.rows].T, -np.inf)
         expected = np.where(ok.any(), np.argmax(sims, axis=1), -1)
         assert got.tolist() == expected.tolist()
+
+
+def test_rated_vectors_are_the_embedded_rated_rows_as_a_plain_array(tmp_path):
+    n = 30
+    text = _unit(n)
+    has_text = np.ones(n, bool)
+    has_text[[3, 7]] = False
+    np.save(tmp_path / "text.npy", text)
+    mapped = np.load(tmp_path / "text.npy", mmap_mode="r")  # as the index store loads it
+    catalogue = Catalogue(np.arange(1, n + 1), np.zeros(n))
+    content = ContentMatrices(mapped, None, has_text, np.zeros(n, bool))
+    model = ContentModel("text", content).bind(catalogue)
+    user = UserHistory.of(catalogue, 1, np.array([8, 4, 99, 20]), np.array([5.0, 3.0, 4.0, 1.0]))
+    ok, vectors = model.rated_vectors(user)
+    assert ok.tolist() == [True, False, False, True]  # movie 4 has no text, 99 is unknown
+    assert type(vectors) is np.ndarray
+    assert np.array_equal(vectors, text[[7, 19]])
