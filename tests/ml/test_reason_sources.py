@@ -60,7 +60,7 @@ def test_rated_vectors_are_the_embedded_rated_rows_as_a_plain_array(tmp_path):
     n = 30
     text = _unit(n)
     has_text = np.ones(n, bool)
-    has_text[[3, 7]] = False
+    has_text[[3, 12]] = False  # movies 4 and 13
     np.save(tmp_path / "text.npy", text)
     mapped = np.load(tmp_path / "text.npy", mmap_mode="r")  # as the index store loads it
     catalogue = Catalogue(np.arange(1, n + 1), np.zeros(n))
