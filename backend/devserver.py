@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from backend.config import PROJECT_ROOT, Settings
-from backend.server.processes import server_environment
+from backend.server.processes import server_environment, shared_cache_dir
 
 
 def free_port() -> int:
@@ -138,8 +138,11 @@ def start_server(
     if jobs:
         return start_cli("run", {**env, "WEB_CONCURRENCY": str(workers)}, log_path, port)
     args = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    if workers > 1:
+    if workers > 1:  # shaped as `backend.cli api` serves several workers
         args += ["--workers", str(workers)]
+        if not env.get("REDIS_URL"):
+            shared = shared_cache_dir(Path(env.get("DATA_DIR", PROJECT_ROOT / "data")))
+            env = {"RECOMMENDATION_CACHE_DIR": str(shared), **env}
     command = [sys.executable, "-m", "uvicorn", "backend.main:app", *args]
     return _spawn(command, env, log_path, port)
 

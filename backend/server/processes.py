@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 from backend.config import Settings
 
@@ -25,18 +26,27 @@ STOP_GRACE_SECONDS = 20.0
 MALLOC_ARENAS = "2"
 
 
+def shared_cache_dir(data_dir: Path) -> Path:
+    """Where several workers without Redis share the recommendation cache."""
+    return data_dir / "cache" / "recommendations"
+
+
 def server_environment(
     base: Mapping[str, str] | None = None, settings: Settings | None = None
 ) -> dict[str, str]:
     """The environment for a serving process: `base` (default: ours) with MALLOC_ARENA_MAX
-    unless it is already set, and, for several workers without Redis, a directory they share
-    the recommendation cache through (each worker's own LRU alone computes every list once per
-    worker, and a user's next request may go to the other one)."""
+    unless it is already set, and, for several workers without Redis or a chosen directory,
+    `shared_cache_dir` (each worker's own LRU alone computes every list once per worker, and a
+    user's next request may go to the other one)."""
     env = dict(os.environ if base is None else base)
     env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
-    if settings is not None and settings.web_concurrency > 1 and not settings.redis_url:
-        shared = settings.data_dir / "cache" / "recommendations"
-        env.setdefault("RECOMMENDATION_CACHE_DIR", str(shared))
+    if (
+        settings is not None
+        and settings.web_concurrency > 1
+        and not settings.redis_url
+        and settings.recommendation_cache_dir is None  # chosen in the environment or .env
+    ):
+        env.setdefault("RECOMMENDATION_CACHE_DIR", str(shared_cache_dir(settings.data_dir)))
     return env
 
 

@@ -7,19 +7,22 @@ cache: a repeated list costs no round trip).
 Nothing stale can be served, whichever process wrote what, because the key names every input of
 the answer: the user's ratings version (a column of the users row, moved in the same transaction
 as every rating write or delete, so every process reads it with the user), the model bundle, the
-embedding index and the catalogue versions, and the request's parameters. The TTL only bounds
-memory; correctness never depends on it. For the same reason a near cache can never serve a
-stale list: its entry is the shared one's bytes under the same key.
+embedding index and the catalogue versions, the request's parameters, and `answer_fingerprint`
+(the code and the settings that shape a list: Redis and the directory outlive a restart). The
+TTL only bounds memory; correctness never depends on it. For the same reason a near cache can
+never serve a stale list: its entry is the shared one's bytes under the same key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from functools import lru_cache
 from pathlib import Path
 
 import diskcache
@@ -39,12 +42,31 @@ CACHE_REQUESTS = Counter(
 )
 NEAR_HITS = Counter(
     "recommendation_cache_near_hits",
-    "Recommendation cache hits answered by this process's near cache in front of Redis",
+    "Recommendation cache hits answered by this process's LRU in front of the shared cache",
     registry=REGISTRY,
 )
 KEY_PREFIX = "movierec:"
 # What a shared cache raises when it cannot answer: the answer is computed (and not kept).
 UNAVAILABLE = (redis.RedisError, diskcache.Timeout, sqlite3.Error, OSError)
+BACKEND_DIR = Path(__file__).resolve().parent.parent
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A digest of the backend's source (read once per process): a release, or any change to
+    the code, never reads lists, reasons or JSON that another version ranked and rendered."""
+    digest = hashlib.blake2b(digest_size=6)
+    for path in sorted(BACKEND_DIR.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def answer_fingerprint(settings: Settings) -> str:
+    """What shapes a cached list besides the data versions in its key: the code and the
+    ranking settings (MMR diversity; the popularity prior of newcomers' lists)."""
+    return (
+        f"{code_fingerprint()}:d{settings.diversity_lambda}:p{settings.popularity_prior_strength}"
+    )
 
 
 class RecommendationCache(ABC):
@@ -221,5 +243,12 @@ def make_cache(settings: Settings) -> RecommendationCache:
         return TieredCache(RedisCache(settings.redis_url, ttl), entries)
     if settings.recommendation_cache_dir is not None:
         size = settings.recommendation_cache_dir_mb * 2**20
-        return TieredCache(FileCache(settings.recommendation_cache_dir, ttl, size), entries)
+        try:
+            return TieredCache(FileCache(settings.recommendation_cache_dir, ttl, size), entries)
+        except UNAVAILABLE as exc:  # a directory that cannot be created or opened
+            log.warning(
+                "recommendation cache directory %s unusable (%s): each process keeps its own",
+                settings.recommendation_cache_dir,
+                exc,
+            )
     return LocalCache(ttl, entries)

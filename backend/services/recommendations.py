@@ -26,7 +26,7 @@ from backend.ml.scoring import top_n
 from backend.models import Movie, User
 from backend.observability import RECOMMENDATION_LATENCY
 from backend.services import model_data
-from backend.services.cache import RecommendationCache
+from backend.services.cache import RecommendationCache, answer_fingerprint
 from backend.services.errors import ForbiddenError
 from backend.services.model_data import MovieRow
 from backend.services.movies import get_movie
@@ -176,7 +176,8 @@ def _cache_key(
     catalogue = runtime.catalogue(db).version
     return (
         f"recs:{target.id}:r{target.ratings_version}:{limit}:{method}:{bundle.version}:"
-        f"{index.version if index is not None else '-'}:{catalogue}"
+        f"{index.version if index is not None else '-'}:{catalogue}:"
+        f"{answer_fingerprint(runtime.settings)}"
     )
 
 

@@ -16,7 +16,7 @@ from backend.database import SessionLocal
 from backend.main import create_app
 from backend.models import User
 from backend.services import recommendations as recommendation_service
-from backend.services.cache import LocalCache
+from backend.services.cache import make_cache
 from backend.services.impressions import REQUEST_ID_PLACEHOLDER
 from tests.helpers import register_and_login
 
@@ -118,10 +118,11 @@ def test_metrics_count_hits_and_misses(cached_client):
 
 
 def test_local_caches_of_two_workers_never_serve_a_list_older_than_a_rating(cached_client, loaded):
-    """`make run` serves with several uvicorn workers, each with its own in-process cache: a
-    rating written through one worker must change the other worker's next list."""
+    """`make run` serves with several uvicorn workers, each with its own in-process cache (in
+    front of the directory or Redis they share): a rating written through one worker must
+    change the other worker's next list."""
     client, _ = cached_client
-    other_worker = LocalCache(ttl_seconds=3600, max_entries=100)
+    other_worker = make_cache(client.app.state.settings)
     headers = register_and_login(client, "two-workers")
     _rate_some(client, headers)
 

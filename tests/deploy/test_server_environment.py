@@ -29,6 +29,9 @@ def test_several_workers_without_redis_share_the_cache_through_a_directory(tmp_p
     redis = two.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"})
     assert "RECOMMENDATION_CACHE_DIR" not in server_environment({}, one)
     assert "RECOMMENDATION_CACHE_DIR" not in server_environment({}, redis)
+    # Chosen in .env: the workers read it from there (an environment value would override it).
+    dotenv = two.model_copy(update={"recommendation_cache_dir": Path("/srv/dotenv")})
+    assert "RECOMMENDATION_CACHE_DIR" not in server_environment({}, dotenv)
 
 
 def test_backend_cli_api_execs_uvicorn_with_it(tmp_path):

@@ -104,7 +104,7 @@ def test_json_has_every_section_and_report(spied_run, tmp_path):
                 assert 0.0 <= row["obscure_share"] <= 1.0 and row["novelty"] > 0
                 assert 0.0 <= row["genre_diversity"] <= 1.0
     assert set(result["cold_users"]) >= {"1_ratings", "3_ratings", "5_ratings"}
-    headroom = result["cold_users"]["3_ratings"]["_content_headroom"]  # not served: an upper bound
+    headroom = result["cold_users"]["3_ratings"]["_content_headroom"]  # not served: an oracle
     assert headroom["users"] > 0
     assert headroom["tuned_with_content"] >= headroom["tuned_without_content"] > 0
     written = R.write_report(result, tmp_path)

@@ -16,6 +16,8 @@ from backend.services.cache import (
     LocalCache,
     RedisCache,
     TieredCache,
+    answer_fingerprint,
+    code_fingerprint,
     make_cache,
 )
 
@@ -92,13 +94,13 @@ def test_redis_cache_is_shared_between_clients():
     assert two.get("k") is None
 
 
-def test_directory_cache_is_shared_between_processes_and_expires(tmp_path):
-    one, two = FileCache(tmp_path, 60, 2**20), FileCache(tmp_path, 0.05, 2**20)
+def test_directory_cache_is_shared_between_instances_and_expires(tmp_path):
+    one, two = FileCache(tmp_path, 60, 2**20), FileCache(tmp_path, 1.0, 2**20)
     one.store("k", b"v")
     assert two.lookup("k") == b"v"
     two.store("short", b"lived")
     assert one.lookup("short") == b"lived"
-    time.sleep(0.1)
+    time.sleep(1.1)
     assert one.lookup("short") is None and one.lookup("k") == b"v"
     two.clear()
     assert one.lookup("k") is None
@@ -116,6 +118,19 @@ def test_near_cache_reads_the_directory_once_then_answers_itself(tmp_path):
     assert two.lookup("k") == b"v"  # no read: the same key always holds the same bytes
     assert NEAR_HITS._value.get() == before + 1
     assert (two.hits, two.misses) == (2, 0)
+
+
+def test_a_directory_that_cannot_be_created_leaves_each_process_its_own_cache(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    settings = Settings(recommendation_cache_dir=tmp_path / "file" / "cache")
+    assert isinstance(make_cache(settings), LocalCache)
+
+
+def test_answers_of_other_code_or_ranking_settings_are_keyed_apart():
+    default = answer_fingerprint(Settings())
+    assert default == answer_fingerprint(Settings()) and code_fingerprint() in default
+    assert answer_fingerprint(Settings(diversity_lambda=0.3)) != default
+    assert answer_fingerprint(Settings(popularity_prior_strength=3.0)) != default
 
 
 def test_an_unusable_directory_degrades_to_computing(tmp_path):

@@ -158,7 +158,7 @@ def evaluate_cold_users(ds: EvalDataset, emb, params: TrainParams, tuned: dict, 
         )  # fmt: skip
         scored = _score(methods, catalogue, merged, held, users, _genres(ds), 4.0, known=False)
         out[f"{k}_ratings"] = {m: v for m, v in scored.items() if m != "itemknn"}
-        if hybrid.has_text:  # not served: the blend tuned on these answers (an upper bound)
+        if hybrid.has_text:  # not served: the blend tuned on these answers (an oracle)
             by_user = shown.by_user()
             newcomers = [hybrid.user(None, *by_user[u]) for u in users]
             relevant = P.relevant_rows(catalogue, held, users, 4.0)

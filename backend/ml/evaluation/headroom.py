@@ -1,4 +1,4 @@
-"""How much the story signals could add for users with few ratings: an upper bound, not served.
+"""How much the story signals could add for users with few ratings: an oracle estimate, not served.
 
 The served cold-user blend keeps its content weights only where they rank validation users 3%
 better than the blend without content (backend.ml.cold_blend), and on both datasets they never
@@ -6,9 +6,11 @@ did. That leaves two readings: validation is too strict, or there is nothing to 
 diagnostic tells them apart by cheating on purpose: it tunes the blend on the cold-user test
 split itself (coordinate ascent on each test user's top-`pool` movies, as the blend is tuned on
 validation pools), first with every content weight held at zero, then from those weights with
-the content weights free. The ratio of the two is the most any re-weighting of the served
-signals could give embeddings over no embeddings on these users. It is fitted on the answers,
-so it is reported beside the served figures, never in their place.
+the content weights free. The ratio of the two estimates what re-weighting the served signals
+could give embeddings over no embeddings on these users. Not a strict bound: coordinate ascent
+finds a local optimum, and the pool is fixed by the blend without content (content cannot
+bring in a movie from outside it). It is fitted on the answers, so it is reported beside the
+served figures, never in their place.
 """
 
 from __future__ import annotations

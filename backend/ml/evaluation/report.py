@@ -59,9 +59,10 @@ def _headroom_line(headroom: dict | None) -> list[str]:
     """The content headroom (backend.ml.evaluation.headroom) under a cold-user table."""
     if not headroom or not headroom.get("users"):
         return []
-    return [f"Content headroom (not served: the blend tuned on these test answers, an upper "
-            f"bound), {headroom['users']} users: NDCG@10 over each user's top "
-            f"{headroom['pool']} {headroom['tuned_without_content']:.4f} without content, "
+    return [f"Content headroom (not served: the blend tuned on these test answers by local "
+            f"search over a fixed pool, an oracle estimate), {headroom['users']} users: "
+            f"NDCG@10 over each user's top {headroom['pool']} "
+            f"{headroom['tuned_without_content']:.4f} without content, "
             f"{headroom['tuned_with_content']:.4f} with content, ratio "
             f"{headroom['ratio']:.3f} (the served blend without content: "
             f"{headroom['served_without_content']:.4f}).", ""]  # fmt: skip
