@@ -217,17 +217,18 @@ class ItemItemModel(Recommender):
     def nth_largest_in_rows(self, n: int) -> np.ndarray:
         """Each row of B's n-th largest stored weight (as float64; -inf for a row with fewer
         than n): fewer than n weights in row r exceed v exactly when v >= it. Computed once per
-        n for a B (one sort of its entries by row, then weight), shared by its bound copies."""
+        n for a B (its rows' negated weights padded with +inf into one array, partitioned in
+        place: ~0.1 s on ml-latest-small), shared by its bound copies."""
         found = self._nth_largest.get(n)
         if found is None:
             indptr, data = self.weights.indptr, self.weights.data
             lengths = np.diff(indptr)
-            owner = np.repeat(np.arange(lengths.size), lengths)
-            order = np.lexsort((-data, owner))  # each row's entries, largest first
-            found = np.full(lengths.size, -np.inf)
-            full = lengths >= n
-            found[full] = data[order[indptr[:-1][full] + n - 1]]
-            self._nth_largest[n] = found
+            rows = np.repeat(np.arange(lengths.size), lengths)
+            width = max(int(lengths.max(initial=0)), n)
+            padded = np.full((lengths.size, width), np.inf, dtype=self.weights.dtype)
+            padded[rows, np.arange(data.size) - np.repeat(indptr[:-1], lengths)] = -data
+            padded.partition(n - 1, axis=1)
+            found = self._nth_largest[n] = -padded[:, n - 1].astype(np.float64)
         return found
 
     def save(self, directory: Path) -> None:
