@@ -45,13 +45,16 @@ def cosine_scores(matrix: np.ndarray, profile: np.ndarray | None) -> np.ndarray:
 def most_similar_rated(
     candidate_vectors: np.ndarray, rated_vectors: np.ndarray, rated_weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each candidate, the liked rated movie closest to it (its index) and the similarity."""
-    sims = candidate_vectors @ rated_vectors.T
+    """For each candidate, the liked rated movie closest to it (its index) and the similarity.
+
+    One tall product, rated x candidates (BLAS runs it several times faster than the wide
+    candidates x rated one, with the same dot products); ties go to the first liked movie."""
+    sims = rated_vectors @ candidate_vectors.T
     liked = np.asarray(rated_weights) > 0
-    if liked.any():
-        sims = np.where(liked[None, :], sims, -np.inf)
-    best = np.argmax(sims, axis=1)
-    return best, sims[np.arange(sims.shape[0]), best]
+    if liked.any() and not liked.all():
+        sims[~liked] = -np.inf
+    best = np.argmax(sims, axis=0)
+    return best, sims[best, np.arange(sims.shape[1])]
 
 
 _MOMENTS_LOCK = threading.Lock()
@@ -117,8 +120,7 @@ def score_together(models: dict[str, ContentModel], user: UserHistory) -> dict[s
             out.update({name: model.score(user) for name, model in group})
             continue
         # The profiles share one gather of the rated movies' vectors (same matrix and mask).
-        matrix, ok = group[0][1]._matrix, group[0][1]._embedded(user)
-        rated = None if ok is None else (ok, np.asarray(matrix[user.rows[ok]]))
+        matrix, rated = group[0][1]._matrix, group[0][1].rated_vectors(user)
         profiles = [model.profile(user, rated) for _, model in group]
         if any(p is None for p in profiles):
             out.update({name: model.score(user) for name, model in group})
@@ -183,11 +185,9 @@ class ContentModel(Recommender):
     ) -> np.ndarray | None:
         """The user's unit taste vector; `rated` is (the `_embedded` mask, the vectors of those
         movies) when another model over this matrix has gathered them for this user."""
+        rated = self.rated_vectors(user) if rated is None else rated
         if rated is None:
-            ok = self._embedded(user)
-            if ok is None:
-                return None
-            rated = ok, np.asarray(self._matrix[user.rows[ok]])
+            return None
         ok, vectors = rated
         weights = np.ones(len(user)) if self.kind == "watch" else profile_weights(user.ratings)
         return user_profile(vectors, weights[ok])
@@ -201,7 +201,10 @@ class ContentModel(Recommender):
         """(the `_embedded` mask, those movies' vectors): one gather that every profile and
         reason over this matrix can share (`profile`'s and `nearest_liked`'s `rated`)."""
         ok = self._embedded(user)
-        return None if ok is None else (ok, np.asarray(self._matrix[user.rows[ok]]))
+        if ok is None:
+            return None
+        # np.take gathers rows faster than fancy indexing (a memmap's result: a plain array)
+        return ok, np.asarray(np.take(self._matrix, user.rows[ok], axis=0))
 
     def nearest_liked(
         self,
@@ -217,7 +220,11 @@ class ContentModel(Recommender):
         weights = profile_weights(user.ratings)
         # Only liked movies can be named: the others' vectors are not gathered.
         liked = ok & (weights > 0) if (weights[ok] > 0).any() else ok
-        vectors = self._matrix[user.rows[liked]] if rated is None else rated[1][liked[ok]]
+        vectors = (
+            self._matrix[user.rows[liked]]
+            if rated is None
+            else rated[1][np.flatnonzero(liked[ok])]  # integer rows: a faster gather than a mask
+        )
         idx, _ = most_similar_rated(self._matrix[rows], vectors, weights[liked])
         return np.flatnonzero(liked)[idx]
 

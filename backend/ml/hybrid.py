@@ -158,6 +158,8 @@ class HybridRecommender(Recommender):
             model = bound._content[name]
             if model.ready:
                 matrix_moments(model.content, model._matrix)
+        for n in (REASON_TOP_NEIGHBOURS, REASON_NEIGHBOURS):  # B's thresholds the reasons read
+            bound._models["item_item"].nth_largest_in_rows(n)
         if bound.has_text:  # and the text matrix's basis for the pruned text pass
             text_basis(bound._content["content_text"])
         bound.candidates = BlendCandidates.for_policy(bound, self.size_policy)
@@ -441,9 +443,10 @@ class HybridRecommender(Recommender):
         evidence = np.clip(every, 0.0, None).sum(axis=0)
         items = self._models["item_item"]
         source = items.positions(user.item_ids[top])
-        larger = items.larger_in_row(source, named)  # the pick's rank in X's row, less one
-        shared = (larger < REASON_NEIGHBOURS) & (named >= REASON_MIN_SHARE * evidence)
-        strong = (named > 0) & (source >= 0) & ((larger < REASON_TOP_NEIGHBOURS) | shared)
+        among_top = items.among_strongest(source, named, REASON_TOP_NEIGHBOURS)
+        among = items.among_strongest(source, named, REASON_NEIGHBOURS)
+        shared = among & (named >= REASON_MIN_SHARE * evidence)
+        strong = (named > 0) & (source >= 0) & (among_top | shared)
         return strong, top
 
     def _ease_scores(self, user: UserHistory) -> dict[str, np.ndarray]:

@@ -57,6 +57,7 @@ class ItemItemModel(Recommender):
             shape=(n, n + 1),
         )
         self._by_column = self.weights.tocsc()
+        self._nth_largest: dict[int, np.ndarray] = {}  # `nth_largest_in_rows`, by n
 
     @classmethod
     def fit(  # type: ignore[override]
@@ -125,16 +126,6 @@ class ItemItemModel(Recommender):
         output's entries as a sparse-by-sparse product makes."""
         columns = np.column_stack([np.ones(rated.size) if v is None else v for v in votes])
         return np.ascontiguousarray((self._votes_matrix[rated].T @ columns).T)
-
-    def _gather_rows(self, rows: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The stored entries of these rows of B (each `lengths` long) as (column, weight in
-        float64), row after row: one vectorised gather from the CSR arrays (scipy's row slicing
-        costs far more)."""
-        indptr, indices = self.weights.indptr, self.weights.indices
-        starts = indptr[rows]
-        gather = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-        gather += np.arange(gather.size)
-        return indices[gather], self._votes_matrix.data[gather]
 
     def score_items(
         self,
@@ -214,21 +205,31 @@ class ItemItemModel(Recommender):
         out[voter[hit], np.repeat(picks, lengths)[hit]] = self._by_column.data[entries][hit]
         return out
 
-    def larger_in_row(self, sources: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """For each k, how many weights in the row of B of the model's item `sources[k]` exceed
-        `values[k]` (a source of -1, not in the model, counts 0): a movie with weight values[k]
-        there is among the n movies most watched with that item when the count is below n. One
-        gather of those rows' entries (a few hundred each), no pass over B."""
+    def among_strongest(self, sources: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+        """For each k, whether fewer than n weights in the row of B of the model's item
+        `sources[k]` exceed `values[k]` (True for a source of -1, not in the model): a movie
+        with weight values[k] there is among the n movies most watched with that item. A
+        lookup of each row's n-th largest weight (`nth_largest_in_rows`), no pass over B."""
         sources = np.asarray(sources, dtype=np.int64)
-        known = np.flatnonzero(sources >= 0)
-        rows = sources[known]
-        lengths = self.weights.indptr[rows + 1] - self.weights.indptr[rows]
-        _, weights = self._gather_rows(rows, lengths)
-        exceeds = weights > np.repeat(np.asarray(values)[known], lengths)
-        larger = np.bincount(np.repeat(np.arange(rows.size), lengths), exceeds, len(known))
-        out = np.zeros(len(sources), dtype=np.int64)
-        out[known] = larger
-        return out
+        nth = self.nth_largest_in_rows(n)[np.maximum(sources, 0)]
+        return (sources < 0) | (np.asarray(values) >= nth)
+
+    def nth_largest_in_rows(self, n: int) -> np.ndarray:
+        """Each row of B's n-th largest stored weight (as float64; -inf for a row with fewer
+        than n): fewer than n weights in row r exceed v exactly when v >= it. Computed once per
+        n for a B (its rows' negated weights padded with +inf into one array, partitioned in
+        place: ~0.1 s on ml-latest-small), shared by its bound copies."""
+        found = self._nth_largest.get(n)
+        if found is None:
+            indptr, data = self.weights.indptr, self.weights.data
+            lengths = np.diff(indptr)
+            rows = np.repeat(np.arange(lengths.size), lengths)
+            width = max(int(lengths.max(initial=0)), n)
+            padded = np.full((lengths.size, width), np.inf, dtype=self.weights.dtype)
+            padded[rows, np.arange(data.size) - np.repeat(indptr[:-1], lengths)] = -data
+            padded.partition(n - 1, axis=1)
+            found = self._nth_largest[n] = -padded[:, n - 1].astype(np.float64)
+        return found
 
     def save(self, directory: Path) -> None:
         sparse.save_npz(directory / "item_weights.npz", self.weights)

@@ -40,13 +40,34 @@ def _hybrid(b: np.ndarray | None = None) -> HybridRecommender:
     ).bind(CATALOGUE)
 
 
-def test_larger_in_row_counts_the_movies_watched_more_with_the_source():
+def test_among_strongest_counts_the_movies_watched_more_with_the_source():
     items = ItemItemModel(IDS, sparse.csr_matrix(_b()), np.full(N, 3.0)).bind(CATALOGUE)
     # row of movie 2: 0.9 .. 0.4, then 0.35 (movie 6), then 0.2 (movie 5); unknown source: 0
     sources = np.array([A, C, C, C, D, -1])
     values = np.array([0.5, 0.2, 0.35, 0.9, 1.0, 5.0])
-    assert items.larger_in_row(sources, values).tolist() == [0, 7, 6, 0, 1, 0]
-    assert items.larger_in_row(np.zeros(0, np.int64), np.zeros(0)).tolist() == []
+    larger = np.array([0, 7, 6, 0, 1, 0])  # how many weights in the source's row exceed each
+    for n in range(1, 10):
+        assert items.among_strongest(sources, values, n).tolist() == (larger < n).tolist(), n
+    assert items.among_strongest(np.zeros(0, np.int64), np.zeros(0), 5).tolist() == []
+
+
+def test_nth_largest_in_rows_matches_a_sort_of_each_row():
+    rng = np.random.default_rng(3)
+    b = sparse.random(60, 60, density=0.2, random_state=4, format="csr", dtype=np.float32)
+    b.data[:] = rng.choice([-0.5, 0.1, 0.25, 0.7], b.nnz).astype(np.float32)  # ties too
+    items = ItemItemModel(np.arange(1, 61), b, np.ones(60))
+    dense = b.toarray()
+    for n in (1, 5, 20):
+        expected = [
+            float(np.sort(dense[r, b[r].indices])[::-1][n - 1]) if b[r].nnz >= n else -np.inf
+            for r in range(60)
+        ]
+        assert items.nth_largest_in_rows(n).tolist() == expected
+        # fewer than n weights exceed v exactly when v >= the n-th largest
+        values = rng.choice([-0.5, 0.1, 0.25, 0.7, 0.3], 60)
+        counts = [(dense[r, b[r].indices] > values[r]).sum() for r in range(60)]
+        among = items.among_strongest(np.arange(60), values, n)
+        assert among.tolist() == (np.array(counts) < n).tolist()
 
 
 def test_named_movie_is_the_top_liked_contributor_and_weak_evidence_is_not_named():
