@@ -74,6 +74,9 @@ class Explanation:
 
 @dataclass
 class Ranking:
+    """`scores` are exact on `rows` and on every row that could have been picked; a row that
+    could not (a pruned text pass, or outside a large catalogue's candidates) may be NaN."""
+
     rows: np.ndarray
     scores: np.ndarray
     features: np.ndarray | RowFeatures
@@ -160,9 +163,9 @@ class HybridRecommender(Recommender):
                 matrix_moments(model.content, model._matrix)
         for n in (REASON_TOP_NEIGHBOURS, REASON_NEIGHBOURS):  # B's thresholds the reasons read
             bound._models["item_item"].nth_largest_in_rows(n)
-        if bound.has_text:  # and the text matrix's basis for the pruned text pass
-            text_basis(bound._content["content_text"])
         bound.candidates = BlendCandidates.for_policy(bound, self.size_policy)
+        if bound.has_text and bound.candidates is None:  # the basis of the pruned text pass
+            text_basis(bound._content["content_text"])
         return bound
 
     @property

@@ -144,4 +144,5 @@ def _threshold(lower: np.ndarray, n: int) -> float:
         return -np.inf
     blocks = lower.size // block
     best = np.fmax.reduce(lower[: blocks * block].reshape(blocks, block), axis=1)
+    best[np.isnan(best)] = -np.inf  # a block of NaN bounds must not raise the threshold
     return float(np.partition(best, blocks - n)[blocks - n])

@@ -142,8 +142,9 @@ def child(
 def serving_latency(model, data, n_users: int, k: int = 10) -> dict:  # noqa: ANN001
     """HybridRecommender.rank (the served entry point: top-k, the user's rated movies
     excluded) for random trained users, one BLAS thread as the API runs it; beside it, for the
-    same users in the same loop, the exhaustive path (every signal over every movie), and how
-    much of the exhaustive top-k the candidate path finds (its candidate rows, and its list)."""
+    same users in the same loop, the exhaustive path (every movie scored; the text term only
+    where it can decide the top-k, `text_pruning`, which gives the same top-k), and how much of
+    the exhaustive top-k the candidate path finds (its candidate rows, and its list)."""
     from backend.ml.training import blas_single_thread
 
     exhaustive = copy.copy(model)

@@ -139,3 +139,32 @@ def test_every_row_that_may_be_picked_is_computed_when_few_remain() -> None:
     z = pruned_text_z(text, basis, profile, other, np.ones(PRUNE_FROM_ROWS), 10, skip)
     left = list(range(PRUNE_FROM_ROWS - 5, PRUNE_FROM_ROWS))  # 5 rows left for a top 10
     assert np.flatnonzero(np.isfinite(z)).tolist() == left
+
+
+def test_blocks_of_nan_bounds_do_not_raise_the_threshold():
+    """np.partition sorts NaN last: enough all-NaN blocks would make the threshold NaN and
+    leave no row computed."""
+    lower = np.linspace(0.0, 1.0, 4096)
+    lower[:3000] = np.nan  # many whole blocks of NaN
+    threshold = text_pruning._threshold(lower, 10)
+    assert np.isfinite(threshold) and threshold <= np.sort(lower[3000:])[-10]
+
+
+def test_a_model_ranking_over_candidates_builds_no_basis(
+    model,  # noqa: ANN001, F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above candidates_min_items the blend is scored on candidate rows only (no text pass to
+    prune): the basis (1 s and 256 MB at MovieLens-25M size) is not built at bind."""
+    hybrid, _ = model
+    monkeypatch.setattr(text_pruning, "PRUNE_FROM_ROWS", 1)
+    monkeypatch.setattr(text_pruning, "BASIS_DIMS", 3)
+    content = dataclasses.replace(hybrid.content, moments={})
+    switched = dataclasses.replace(
+        hybrid, size_policy=dataclasses.replace(hybrid.size_policy, candidates_min_items=1)
+    ).bind(hybrid.catalogue, content)
+    assert switched.candidates is not None
+    assert not any(key[0] == "basis" for key in content.moments if isinstance(key, tuple))
+    exhaustive = hybrid.bind(hybrid.catalogue, content)
+    assert exhaustive.candidates is None
+    assert any(key[0] == "basis" for key in content.moments if isinstance(key, tuple))
