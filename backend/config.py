@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # BLAS threads in the API process: requests already run in parallel, and 2-thread BLAS calls
     # from many request threads oversubscribe the cores (0 keeps the library default).
     serving_blas_threads: int = 1
+    # Cache misses ranked at once per API process (the rest wait their turn): more threads only
+    # take turns on the GIL and evict each other's data from the CPU caches.
+    ranking_concurrency: int = Field(default=2, ge=1)
     # Recommendation cache: in-process LRU; shared by every process through Redis when
     # REDIS_URL is set, else through recommendation_cache_dir (on one machine; `api` and `run`
     # set DATA_DIR/cache/recommendations when they start several workers), each process keeping

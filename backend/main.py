@@ -6,6 +6,7 @@ Serving workers never train or build: they record job requests, and the worker p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,6 +60,8 @@ def create_app(
         )
         rt = runtime or get_runtime(settings)
         app.state.runtime = rt
+        # Created on the serving event loop: the misses it admits wait on that loop.
+        app.state.ranking_slots = asyncio.Semaphore(settings.ranking_concurrency)
         app.state.impressions.start()
         collector = RuntimeCollector(rt, _status_for_metrics(rt))
         REGISTRY.register(collector)

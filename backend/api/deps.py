@@ -1,5 +1,5 @@
 """Request dependencies as Annotated aliases: SessionDep, CurrentUser, CurrentAccount, AdminUser,
-SettingsDep, RuntimeDep, ImpressionRecorderDep.
+SettingsDep, RuntimeDep, ImpressionRecorderDep, RankingSlotsDep.
 
 The dependencies that only read application state are `async def`: FastAPI runs a plain `def`
 dependency in the thread pool, a thread hop per dependency per request. The session and the
@@ -8,6 +8,7 @@ select costs less than the hop (CurrentUser, an ORM object, stays in the pool)."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -42,11 +43,16 @@ async def get_impression_recorder(request: Request) -> ImpressionRecorder:
     return request.app.state.impressions
 
 
+async def get_ranking_slots(request: Request) -> asyncio.Semaphore:
+    return request.app.state.ranking_slots
+
+
 SessionDep = Annotated[Session, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RuntimeDep = Annotated[RecommenderRuntime, Depends(get_runtime_dep)]
 CacheDep = Annotated[RecommendationCache, Depends(get_cache_dep)]
 ImpressionRecorderDep = Annotated[ImpressionRecorder, Depends(get_impression_recorder)]
+RankingSlotsDep = Annotated[asyncio.Semaphore, Depends(get_ranking_slots)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

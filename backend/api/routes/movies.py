@@ -13,6 +13,7 @@ from backend.api.deps import (
     CurrentAccount,
     CurrentUser,
     ImpressionRecorderDep,
+    RankingSlotsDep,
     RuntimeDep,
     SessionDep,
     SettingsDep,
@@ -94,6 +95,7 @@ async def recommendations(
     runtime: RuntimeDep,
     cache: CacheDep,
     recorder: ImpressionRecorderDep,
+    ranking_slots: RankingSlotsDep,
     user_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="defaults to the caller")
     ] = None,
@@ -106,21 +108,24 @@ async def recommendations(
     item's `request_id` (send it with feedback events).
 
     A cache hit is answered on the event loop (a few indexed reads); only a miss, which ranks,
-    goes to the thread pool, as does the periodic check for a new model or index (which
-    may load one)."""
+    goes to the thread pool, at most RANKING_CONCURRENCY at once, as does the periodic check
+    for a new model or index (which may load one)."""
     if runtime.reload_due():  # a retrain may have published: load it off the event loop
         await run_in_threadpool(runtime.maybe_reload)
     plan = experiment_service.plan_for(db, caller, user_id, use_embeddings)
     request = recommendation_service.ListRequest(caller, user_id, limit, plan.method)
     found = recommendation_service.lookup_cached(db, runtime, cache, request)
-    body = found.body or await run_in_threadpool(
-        recommendation_service.compute_answer,
-        db,
-        runtime,
-        cache,
-        found,
-        served_recommendations_json,
-    )
+    body = found.body
+    if body is None:
+        async with ranking_slots:
+            body = await run_in_threadpool(
+                recommendation_service.compute_answer,
+                db,
+                runtime,
+                cache,
+                found,
+                served_recommendations_json,
+            )
     request_id, body = impression_service.record_served(
         recorder, runtime, caller.id, found.user_id, plan, body
     )
