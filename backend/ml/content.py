@@ -214,17 +214,14 @@ class ContentModel(Recommender):
     ) -> np.ndarray:
         """For each of `rows`, the index (into the user's history) of the liked movie whose
         story is closest; -1 where none has an embedding. `rated`: `rated_vectors(user)`."""
-        ok = self._embedded(user) if rated is None else rated[0]
-        if ok is None:
+        rated = self.rated_vectors(user) if rated is None else rated
+        if rated is None:
             return np.full(len(rows), -1)
+        ok, gathered = rated
         weights = profile_weights(user.ratings)
-        # Only liked movies can be named: the others' vectors are not gathered.
+        # Only liked movies can be named (integer rows of the gather: faster than a mask).
         liked = ok & (weights > 0) if (weights[ok] > 0).any() else ok
-        vectors = (
-            self._matrix[user.rows[liked]]
-            if rated is None
-            else rated[1][np.flatnonzero(liked[ok])]  # integer rows: a faster gather than a mask
-        )
+        vectors = gathered[np.flatnonzero(liked[ok])]
         idx, _ = most_similar_rated(self._matrix[rows], vectors, weights[liked])
         return np.flatnonzero(liked)[idx]
 

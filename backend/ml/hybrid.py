@@ -75,7 +75,8 @@ class Explanation:
 @dataclass
 class Ranking:
     """`scores` are exact on `rows` and on every row that could have been picked; a row that
-    could not (a pruned text pass, or outside a large catalogue's candidates) may be NaN."""
+    could not is NaN (skipped by a pruned text pass) or -inf (outside a large catalogue's
+    candidates)."""
 
     rows: np.ndarray
     scores: np.ndarray

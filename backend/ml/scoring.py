@@ -41,26 +41,35 @@ class ContentMatrices:
     moments: dict = field(default_factory=dict, repr=False, compare=False)
 
 
-# Rows per block (at most) when `top_n` bounds the n-th best score by the blocks' best ones.
+# Rows per block (at most) when `nth_best_bound` bounds the n-th best value by the blocks' best.
 TOP_N_BLOCK = 64
+
+
+def nth_best_bound(values: np.ndarray, n: int) -> float:
+    """A value that at least n of `values` reach (NaN ignored), from one pass: the n-th largest
+    of its blocks' largest values (n blocks each hold one at least that large); -inf when fewer
+    than n blocks hold a number. `top_n` sorts only the values at or above it; the pruned text
+    pass (`text_pruning`) computes only the rows whose upper bound reaches it."""
+    block = min(TOP_N_BLOCK, values.size // n) if n > 0 else 0
+    if block == 0:
+        return -np.inf
+    blocks = values.size // block
+    best = np.fmax.reduce(values[: blocks * block].reshape(blocks, block), axis=1)
+    best[np.isnan(best)] = -np.inf  # a block without a number must not raise the bound
+    return float(np.partition(best, blocks - n)[blocks - n])
 
 
 def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:
     """Indices of the n best scores, best first (ties by index), skipping excluded positions
-    and non-finite scores (NaN, +-inf).
-
-    The n-th best of the blocks' best scores bounds the n-th best score (n blocks each hold
-    one at least that good), so only the rows at or above that bound are sorted."""
-    order = np.negative(scores, dtype=np.float64)  # ascending order = best first
+    and non-finite scores (NaN, +-inf); only the scores at or above `nth_best_bound` are
+    sorted."""
+    values = np.array(scores, dtype=np.float64)  # a copy: excluded positions set to -inf
     if exclude is not None and len(exclude):
         ex = np.asarray(exclude)
-        order[ex[ex >= 0]] = np.inf
-    n = min(n, order.size)
+        values[ex[ex >= 0]] = -np.inf
+    n = min(n, values.size)
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
-    block = min(TOP_N_BLOCK, order.size // n)
-    blocks = order.size // block
-    lows = np.fmin.reduce(order[: blocks * block].reshape(blocks, block), axis=1)
-    bound = np.partition(lows, n - 1)[n - 1]
-    part = np.flatnonzero(order <= bound if np.isfinite(bound) else np.isfinite(order))
-    return part[np.lexsort((part, order[part]))][:n]
+    bound = nth_best_bound(values, n)
+    part = np.flatnonzero(values >= bound if np.isfinite(bound) else np.isfinite(values))
+    return part[np.lexsort((part, -values[part]))][:n]

@@ -11,7 +11,7 @@ import pytest
 
 from backend.ml import text_pruning
 from backend.ml.content import ContentModel, matrix_moments
-from backend.ml.scoring import Catalogue, ContentMatrices, top_n
+from backend.ml.scoring import Catalogue, ContentMatrices, nth_best_bound, top_n
 from backend.ml.text_pruning import BASIS_DIMS, PRUNE_FROM_ROWS, pruned_text_z, text_basis
 from tests.ml.test_blend_shortcuts import model  # noqa: F401 - the trained hybrid fixture
 
@@ -146,7 +146,7 @@ def test_blocks_of_nan_bounds_do_not_raise_the_threshold():
     leave no row computed."""
     lower = np.linspace(0.0, 1.0, 4096)
     lower[:3000] = np.nan  # many whole blocks of NaN
-    threshold = text_pruning._threshold(lower, 10)
+    threshold = nth_best_bound(lower, 10)
     assert np.isfinite(threshold) and threshold <= np.sort(lower[3000:])[-10]
 
 
