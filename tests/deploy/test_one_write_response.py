@@ -8,9 +8,10 @@ import socket
 from types import SimpleNamespace
 
 import pytest
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from backend.devserver import free_port, run_cli, start_cli
-from backend.server.protocol import OneWriteResponse
+from backend.server.protocol import BoundedHttpToolsProtocol, OneWriteResponse
 from tests.helpers import server_env
 
 
@@ -43,6 +44,13 @@ def test_the_head_is_sent_with_the_first_body_bytes():
     view.flush()
     assert transport.calls[1:] == [("writelines", (b"HEAD", b"body-1")), ("write", b"body-2")]
     assert view.is_closing() is False
+
+
+def test_the_overridden_uvicorn_hook_exists():
+    """The protocol gives each response cycle its view in uvicorn's `_start_asgi_task`: a
+    uvicorn without it would silently send two writes again."""
+    assert "_start_asgi_task" in vars(HttpToolsProtocol)
+    assert "_start_asgi_task" in vars(BoundedHttpToolsProtocol)
 
 
 @pytest.mark.parametrize("end", ["flush", "close"])
