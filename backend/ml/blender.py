@@ -285,12 +285,19 @@ class LinearBlend:
             if name in self.coefficients:
                 self.base += z * self.coefficients.pop(name)
 
-    def score(self, z: dict[str, np.ndarray]) -> np.ndarray:
-        """The blend score of every row from the per-user z-scores (absent signals add 0)."""
+    def score(
+        self, z: dict[str, np.ndarray], on_rows: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """The blend score of every row from the per-user z-scores (absent signals add 0); a
+        signal in `on_rows` is added on those rows only (it is zero on the others)."""
         out = self.base.copy()
         term = np.empty_like(out)
+        on_rows = on_rows or {}
         for name, coefficient in self.coefficients.items():
-            if name in z:
+            if name in on_rows:
+                rows = on_rows[name]
+                out[rows] += z[name][rows] * coefficient[rows]
+            elif name in z:
                 out += np.multiply(z[name], coefficient, out=term)
         return out
 
