@@ -50,8 +50,9 @@ def standardise(values: np.ndarray) -> np.ndarray:
     """z-scores over all elements: the same numbers as (v - v.mean()) / v.std(), in three passes
     over one temporary (numpy's std centres the values a second time)."""
     values = np.asarray(values, dtype=np.float64)
-    centred = values - values.mean()
-    std = np.sqrt(np.multiply(centred, centred).sum() / values.size)
+    # np.add.reduce is what ndarray.mean and .sum reduce with, without their Python wrappers
+    centred = values - np.add.reduce(values, axis=None) / values.size
+    std = np.sqrt(np.add.reduce(np.multiply(centred, centred), axis=None) / values.size)
     if std < 1e-12:
         return np.zeros_like(values)
     return np.divide(centred, std, out=centred)
