@@ -120,6 +120,7 @@ def test_hybrid_ranks_the_same_with_the_text_pass_pruned(
         full[user_id] = hybrid.ranked(user, 5, diversity=diversity)
     monkeypatch.setattr(text_pruning, "PRUNE_FROM_ROWS", 1)
     monkeypatch.setattr(text_pruning, "BASIS_DIMS", 3)  # the test vectors have 8 dimensions
+    monkeypatch.setattr(text_pruning, "HEAD_DIMS", 2)  # both steps of the bound
     assert text_pruning.prunable_basis(text, names) is not None
     assert text_pruning.prunable_basis(text, ["svd", "item_item"]) is None  # no text in the blend
     pruned_rows = 0
@@ -147,6 +148,14 @@ def test_every_row_that_may_be_picked_is_computed_when_few_remain() -> None:
     z = pruned_text_z(text, basis, profile, other, np.ones(PRUNE_FROM_ROWS), 10, skip)
     left = list(range(PRUNE_FROM_ROWS - 5, PRUNE_FROM_ROWS))  # 5 rows left for a top 10
     assert np.flatnonzero(np.isfinite(z)).tolist() == left
+
+
+def test_a_top_zero_computes_no_row() -> None:
+    text = _text_model(seed=4)
+    profile = text._matrix[70] / np.linalg.norm(text._matrix[70])
+    other, skip = RNG.normal(size=ROWS), np.zeros(0, dtype=np.int64)
+    z = pruned_text_z(text, text_basis(text), profile, other, np.ones(ROWS), 0, skip)
+    assert np.isnan(z).all()
 
 
 def test_blocks_of_nan_bounds_do_not_raise_the_threshold():
