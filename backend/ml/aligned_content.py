@@ -128,6 +128,9 @@ class AlignedContentModel(ContentModel):
     def _align(self, catalogue: Catalogue) -> None:
         """G = F V: every catalogue movie's features in the map's rank-dimensional space."""
         super()._align(catalogue)
+        # Each catalogue row's row of U S (-1: none), so a profile looks up only rated movies
+        # outside the catalogue.
+        self._positions = self._lookup(catalogue.item_ids)
         if self._matrix is None:
             return
         votes = vote_feature(catalogue.metadata_votes, *self.vote_moments)
@@ -145,7 +148,10 @@ class AlignedContentModel(ContentModel):
         knows (every rated movie voting alike, as in EASE); None when there are none."""
         if not self.ready or len(user) == 0:
             return None
-        known = self._lookup(user.item_ids)
+        outside = user.rows < 0
+        known = self._positions[np.where(outside, 0, user.rows)]
+        if outside.any():
+            known[outside] = self._lookup(user.item_ids[outside])
         known = known[known >= 0]
         if known.size == 0:
             return None

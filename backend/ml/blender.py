@@ -50,8 +50,9 @@ def standardise(values: np.ndarray) -> np.ndarray:
     """z-scores over all elements: the same numbers as (v - v.mean()) / v.std(), in three passes
     over one temporary (numpy's std centres the values a second time)."""
     values = np.asarray(values, dtype=np.float64)
-    centred = values - values.mean()
-    std = np.sqrt(np.multiply(centred, centred).sum() / values.size)
+    # np.add.reduce is what ndarray.mean and .sum reduce with, without their Python wrappers
+    centred = values - np.add.reduce(values, axis=None) / values.size
+    std = np.sqrt(np.add.reduce(np.multiply(centred, centred), axis=None) / values.size)
     if std < 1e-12:
         return np.zeros_like(values)
     return np.divide(centred, std, out=centred)
@@ -285,12 +286,19 @@ class LinearBlend:
             if name in self.coefficients:
                 self.base += z * self.coefficients.pop(name)
 
-    def score(self, z: dict[str, np.ndarray]) -> np.ndarray:
-        """The blend score of every row from the per-user z-scores (absent signals add 0)."""
+    def score(
+        self, z: dict[str, np.ndarray], on_rows: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """The blend score of every row from the per-user z-scores (absent signals add 0); a
+        signal in `on_rows` is added on those rows only (it is zero on the others)."""
         out = self.base.copy()
         term = np.empty_like(out)
+        on_rows = on_rows or {}
         for name, coefficient in self.coefficients.items():
-            if name in z:
+            if name in on_rows:
+                rows = on_rows[name]
+                out[rows] += z[name][rows] * coefficient[rows]
+            elif name in z:
                 out += np.multiply(z[name], coefficient, out=term)
         return out
 

@@ -218,12 +218,10 @@ class ContentModel(Recommender):
         if rated is None:
             return np.full(len(rows), -1)
         ok, gathered = rated
-        weights = profile_weights(user.ratings)
-        # Only liked movies can be named (integer rows of the gather: faster than a mask).
-        liked = ok & (weights > 0) if (weights[ok] > 0).any() else ok
-        vectors = gathered[np.flatnonzero(liked[ok])]
-        idx, _ = most_similar_rated(self._matrix[rows], vectors, weights[liked])
-        return np.flatnonzero(liked)[idx]
+        # Only liked movies can be named: `most_similar_rated` skips the others (all are
+        # candidates when none is liked), on the gather as it is (no copy of the liked rows).
+        idx, _ = most_similar_rated(self._matrix[rows], gathered, profile_weights(user.ratings)[ok])
+        return np.flatnonzero(ok)[idx]
 
     def save(self, directory: Path) -> None:
         """Nothing to write: the embeddings live in the index store."""

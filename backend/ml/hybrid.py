@@ -260,7 +260,7 @@ class HybridRecommender(Recommender):
                 model, user, self._cold_rows, rated if shares else None
             )
         linear = self._linear(weights, z)
-        scores = linear.score(z)
+        scores = linear.score(z, dict.fromkeys(cold_only, self._cold_rows))
         if basis is not None:  # the text term last: the blend's sum in another order (rounding)
             coefficient = linear.coefficients["content_text"]
             profile = text.profile(user, rated) if rated is not None else None

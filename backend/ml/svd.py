@@ -196,8 +196,10 @@ class SVDModel(Recommender):
     def predict_rows(self, vector: tuple[float, np.ndarray] | None) -> np.ndarray:
         if vector is None:
             return np.clip(self._base, *RATING_SCALE)
-        user = np.asarray(vector[1], dtype=np.float32)
-        return np.clip(self._base + vector[0] + self._factors @ user, *RATING_SCALE)
+        # (base + b_u) + q . p_u, clipped: the sums of `score_items`, in one array
+        stars = np.add(self._base, vector[0])
+        stars += self._factors @ np.asarray(vector[1], dtype=np.float32)
+        return np.clip(stars, *RATING_SCALE, out=stars)
 
     def predict(self, user_id: int, item_id: int) -> float:
         return float(self.score_items(np.array([item_id]), user_id=user_id)[0][0])

@@ -69,6 +69,19 @@ def test_score_is_the_history_times_the_predicted_column():
     )
 
 
+def test_the_profile_sums_the_rated_movies_in_and_outside_the_catalogue():
+    """Rated movies are found by their catalogue rows, and by id where the catalogue lacks
+    them (EASE may still hold them), summed in history order."""
+    model = AlignedContentModel.fit(_items(), CATALOGUE, CONTENT, l2=0.5)
+    smaller = Catalogue(np.array([10, 30, 40]), CATALOGUE.metadata_votes[[0, 2, 3]])
+    content = ContentMatrices(TEXT[[0, 2, 3]], None, np.ones(3, bool), np.zeros(3, bool))
+    bound = model.with_content(content).bind(smaller)
+    user = UserHistory.of(smaller, None, [30, 20, 40, 10], [4.0, 3.0, 5.0, 2.0])
+    assert user.rows[1] == -1  # movie 20: in EASE, not in this catalogue; 40: not in EASE
+    expected = np.add.reduce(model.user_factors[[2, 1, 0]], axis=0)
+    assert np.array_equal(bound.profile(user), expected)
+
+
 def test_served_beside_the_text_profiles():
     models = {f"content_{k}": ContentModel(k, CONTENT).bind(CATALOGUE) for k in ("text", "watch")}
     models["content_cf"] = AlignedContentModel.fit(_items(), CATALOGUE, CONTENT).bind(CATALOGUE)

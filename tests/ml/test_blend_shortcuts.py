@@ -61,6 +61,12 @@ def test_linear_blend_is_the_feature_matrix_product() -> None:
     shrunk = {**z, **fixed, "svd": z["svd"] * shrink, "item_item": z["item_item"] * shrink}
     expected = weights.score(feature_matrix(shrunk, is_cold, names, standardised=True))
     np.testing.assert_allclose(blend.score(z), expected, rtol=1e-12, atol=1e-12)
+    # A signal that is zero outside some rows, added on those rows only: the same scores.
+    cold_only = dict(z, content_watch=np.where(is_cold, z["content_watch"], 0.0))
+    on_cold = {"content_watch": np.flatnonzero(is_cold)}
+    np.testing.assert_allclose(
+        blend.score(cold_only, on_cold), blend.score(cold_only), rtol=1e-12, atol=1e-12
+    )
     del z["content_watch"]  # an absent signal adds nothing, as a zero column would
     shrunk["content_watch"] = np.zeros(n)
     expected = weights.score(feature_matrix(shrunk, is_cold, names, standardised=True))

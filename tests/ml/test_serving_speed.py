@@ -54,6 +54,18 @@ def test_ease_views_are_the_row_sums_bit_for_bit():
     )
 
 
+def test_vote_sums_are_scipys_public_product_bit_for_bit():
+    """`_vote_sums` calls scipy's C kernels directly: what `B[rated].T @ votes` gives."""
+    model, _, _ = _ease(items=300)
+    for size in (0, 1, 17, 120):
+        rated = RNG.choice(300, size, replace=False)
+        votes = [None, RNG.random(size)]
+        columns = np.column_stack([np.ones(size), votes[1]])
+        expected = (model._votes_matrix[rated].T @ columns).T
+        got = model._vote_sums(rated, votes)
+        assert got.shape == (2, 301) and np.array_equal(got, expected)
+
+
 def _row_sums(rows: np.ndarray, votes: np.ndarray) -> np.ndarray:
     """B's rows added one by one in history order: the float64 sums the served scores are."""
     sums = np.zeros(rows.shape[1])

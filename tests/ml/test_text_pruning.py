@@ -60,7 +60,8 @@ def _trial(text: ContentModel, basis, rng) -> tuple[list[int], list[int], np.nda
 def test_pruned_top_n_is_the_full_top_n_on_random_data() -> None:
     text = _text_model()
     basis = text_basis(text)
-    assert basis is not None and basis.projected.shape == (ROWS, BASIS_DIMS)
+    assert basis is not None and basis.head.shape[0] == basis.tail.shape[0] == ROWS
+    assert basis.head.shape[1] + basis.tail.shape[1] == BASIS_DIMS
     computed = []
     for _ in range(60):
         pruned, full, z, count = _trial(text, basis, RNG)
@@ -82,12 +83,19 @@ def test_rows_computed_are_exact_and_the_rest_never_read() -> None:
     assert not pruned_text_z(text, basis, None, other, np.ones(ROWS), 10, np.array([])).any()
 
 
-def test_the_bound_without_its_residual_term_drops_rows_of_the_top() -> None:
+def test_the_bound_without_its_residual_term_drops_rows_of_the_top(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     text = _text_model()
     basis = text_basis(text)
-    wrong = dataclasses.replace(basis, residual=np.zeros(ROWS), slack=0.0)
     rng = np.random.default_rng(9)
-    assert any(pruned != full for pruned, full, *_ in (_trial(text, wrong, rng) for _ in range(30)))
+    # The threshold's rows are exact whatever the bound: with n of them only, the bound decides
+    # every other row.
+    monkeypatch.setattr(text_pruning, "THRESHOLD_ROWS", 0)
+    for dropped in ("residual", "head_residual"):  # either step's residual term
+        wrong = dataclasses.replace(basis, **{dropped: np.zeros(ROWS)}, slack=0.0)
+        trials = (_trial(text, wrong, rng) for _ in range(30))
+        assert any(pruned != full for pruned, full, *_ in trials), dropped
 
 
 def test_small_catalogues_and_narrow_vectors_keep_the_full_pass() -> None:
@@ -112,6 +120,7 @@ def test_hybrid_ranks_the_same_with_the_text_pass_pruned(
         full[user_id] = hybrid.ranked(user, 5, diversity=diversity)
     monkeypatch.setattr(text_pruning, "PRUNE_FROM_ROWS", 1)
     monkeypatch.setattr(text_pruning, "BASIS_DIMS", 3)  # the test vectors have 8 dimensions
+    monkeypatch.setattr(text_pruning, "HEAD_DIMS", 2)  # both steps of the bound
     assert text_pruning.prunable_basis(text, names) is not None
     assert text_pruning.prunable_basis(text, ["svd", "item_item"]) is None  # no text in the blend
     pruned_rows = 0
@@ -139,6 +148,14 @@ def test_every_row_that_may_be_picked_is_computed_when_few_remain() -> None:
     z = pruned_text_z(text, basis, profile, other, np.ones(PRUNE_FROM_ROWS), 10, skip)
     left = list(range(PRUNE_FROM_ROWS - 5, PRUNE_FROM_ROWS))  # 5 rows left for a top 10
     assert np.flatnonzero(np.isfinite(z)).tolist() == left
+
+
+def test_a_top_zero_computes_no_row() -> None:
+    text = _text_model(seed=4)
+    profile = text._matrix[70] / np.linalg.norm(text._matrix[70])
+    other, skip = RNG.normal(size=ROWS), np.zeros(0, dtype=np.int64)
+    z = pruned_text_z(text, text_basis(text), profile, other, np.ones(ROWS), 0, skip)
+    assert np.isnan(z).all()
 
 
 def test_blocks_of_nan_bounds_do_not_raise_the_threshold():
