@@ -118,7 +118,8 @@ class ItemItemModel(Recommender):
 
     def _vote_sums(self, rated: np.ndarray, votes: list[np.ndarray | None]) -> np.ndarray:
         """(len(votes), items + 1): for each vote vector (None: all 1) over the rated
-        positions, the sum of their rows of B weighted by the votes; the last column is 0.
+        positions (each in 0 .. items - 1: the kernels below do not check), the sum of their
+        rows of B weighted by the votes; the last column is 0.
 
         One copy of those rows and one pass over their entries into dense sums (their
         transpose times the votes as columns): every sum adds the rows in history order, the

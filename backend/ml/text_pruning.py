@@ -22,6 +22,7 @@ users, top 10) a median of 160 rows pass the first step (P99 ~1,800) and 35 the 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +44,8 @@ THRESHOLD_ROWS = 16
 # cheap and the bound cannot prune much: the full pass is kept.
 PRUNE_FROM_ROWS = 2048
 # Rounding slack, in units of |x| |p|: a float32 dot product of d terms errs by at most about
-# d * 2^-24 of it; the bound widens by 8 times that (float32 products of the rows, of the profile
-# with the directions and of the projections, float64 centring).
+# d * 2^-24 of it; the bound widens by 8 times that (float32 products of the rows and of the
+# projections, float64 centring and directions: worst cases about d and 0.7 d of it).
 _SLACK_PER_DIM = 8 * 2.0**-24
 
 _BASIS_LOCK = threading.Lock()
@@ -56,7 +57,7 @@ class TextBasis:
     first HEAD_DIMS (`head`, read for every row) and the next ones up to BASIS_DIMS (`tail`,
     read for the rows the head's bound cannot rule out), each contiguous."""
 
-    directions: np.ndarray  # (dims, dims) float32, orthonormal columns, largest variance first
+    directions: np.ndarray  # (dims, dims) float64, orthonormal columns, largest variance first
     variances: np.ndarray  # (dims,) float64: the covariance's eigenvalues, in that order
     head: np.ndarray  # (rows, HEAD_DIMS) float32: (row - mean) @ directions[:, :HEAD_DIMS]
     tail: np.ndarray  # (rows, BASIS_DIMS - HEAD_DIMS) float32: the next directions' parts
@@ -109,7 +110,7 @@ def _fit_basis(model: ContentModel, matrix: np.ndarray) -> TextBasis:
     largest = float(np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64).max()))
     slack = _SLACK_PER_DIM * matrix.shape[1] * max(largest, 1.0)
     return TextBasis(
-        directions.astype(np.float32),
+        directions,
         np.clip(values[order], 0.0, None),
         np.ascontiguousarray(projected[:, :head], dtype=np.float32),
         np.ascontiguousarray(tail, dtype=np.float32),
@@ -137,12 +138,13 @@ def pruned_text_z(
         return np.zeros(size)
     mean, _ = matrix_moments(model.content, model._matrix)
     p = profile.astype(np.float64)
-    # The profile in the principal directions (a float32 product, as the full pass's
-    # `covariance @ profile` is) gives the deviation of the products over the catalogue
-    # (p' cov p, summed in float64) and the residual parts' norms at once. The z-scores differ
-    # from the full pass's (mean and deviation of its float32 products) by float32 rounding
-    # over sigma: served scores by at most 1e-6 on ml-latest-small.
-    along = (basis.directions.T @ profile).astype(np.float64)
+    # The profile in the principal directions gives the deviation of the products over the
+    # catalogue (p' cov p, summed in float64) and the residual parts' norms at once; in float64,
+    # so that its rounding stays far inside the slack (a float32 product could err by more than
+    # the slack's budget in the worst case, for 7 us less a request). The z-scores differ from
+    # the full pass's (mean and deviation of its float32 products) by float32 rounding over
+    # sigma: served scores by at most 1e-6 on ml-latest-small.
+    along = basis.directions.T @ p
     squares = along * along
     sigma = float(np.sqrt(squares @ basis.variances))
     if sigma < 1e-12:
@@ -175,8 +177,9 @@ def pruned_text_z(
     upper[skip] = np.nan
     rows = np.flatnonzero(upper >= threshold)
     # Second step, the rows that pass: the estimate over the tail's directions too.
-    upper = basis.tail[rows] @ along[heads:dims].astype(np.float32)
-    upper *= scale[rows]
+    # (in float64 from here: a float32 bound could round below a row's exact score, and then
+    # the threshold, where the text weight is 0)
+    upper = np.multiply(basis.tail[rows] @ along[heads:dims].astype(np.float32), scale[rows])
     upper += middle[rows]
     upper += (basis.residual[rows] * off_basis + slack) * width[rows]
     rows = rows[upper >= threshold]
@@ -184,7 +187,9 @@ def pruned_text_z(
     return z
 
 
-def _nth_exact_score(middle: np.ndarray, n: int, exact) -> float:  # noqa: ANN001
+def _nth_exact_score(
+    middle: np.ndarray, n: int, exact: Callable[[np.ndarray], np.ndarray]
+) -> float:
     """The n-th best exact blend score among the n + THRESHOLD_ROWS rows with the best
     estimates `middle` (-inf: never picked), which `exact` computes; -inf when fewer than n
     rows can be picked. n rows reach it, so it is a threshold for the n best."""

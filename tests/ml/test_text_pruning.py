@@ -57,7 +57,12 @@ def _trial(text: ContentModel, basis, rng) -> tuple[list[int], list[int], np.nda
     return top_n(pruned, n, skip).tolist(), top_n(full, n, skip).tolist(), z, computed
 
 
-def test_pruned_top_n_is_the_full_top_n_on_random_data() -> None:
+@pytest.mark.parametrize("threshold_rows", [text_pruning.THRESHOLD_ROWS, 0])
+def test_pruned_top_n_is_the_full_top_n_on_random_data(
+    monkeypatch: pytest.MonkeyPatch, threshold_rows: int
+) -> None:
+    """With no rows beyond n setting the threshold, the bound decides every other row."""
+    monkeypatch.setattr(text_pruning, "THRESHOLD_ROWS", threshold_rows)
     text = _text_model()
     basis = text_basis(text)
     assert basis is not None and basis.head.shape[0] == basis.tail.shape[0] == ROWS
@@ -185,3 +190,93 @@ def test_a_model_ranking_over_candidates_builds_no_basis(
     exhaustive = hybrid.bind(hybrid.catalogue, content)
     assert exhaustive.candidates is None
     assert any(key[0] == "basis" for key in content.moments if isinstance(key, tuple))
+
+
+def _head_estimate(text: ContentModel, basis, profile: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """Every row's first-step estimate of its z-score, as `pruned_text_z` makes it."""
+    along = basis.directions.T @ profile.astype(np.float64)
+    sigma = float(np.sqrt((along * along) @ basis.variances))
+    heads = basis.head.shape[1]
+    return (basis.head @ along[:heads].astype(np.float32)).astype(np.float64) / sigma
+
+
+def _tight_blend(text: ContentModel, basis, profile, overshoot: int, top: float):  # noqa: ANN001
+    """A blend where the text weighs only on the `overshoot` rows whose first-step estimates
+    overshoot their exact z-scores most: their estimates score above `top`, their exact scores
+    below it; every other row's bound is its exact score (text weight 0)."""
+    exact = _full_z(text, profile)
+    estimate = _head_estimate(text, basis, profile)
+    over = np.argsort(-(estimate - exact))[:overshoot]
+    other, coefficient = np.full(ROWS, -10.0), np.zeros(ROWS)
+    coefficient[over] = 1.0
+    other[over] = top - (estimate[over] + exact[over]) / 2
+    assert (other[over] + exact[over] < top).all() and (other[over] + estimate[over] > top).all()
+    return other, coefficient, exact, [r for r in range(ROWS) if r not in set(over)][:2]
+
+
+def test_the_threshold_comes_from_exact_scores_not_estimates() -> None:
+    """17 rows whose estimates beat the true second best (exact scores below it): a threshold
+    from their estimates, or from their (n-1)-th best exact score, prunes the true second."""
+    text = _text_model(seed=6)
+    basis = text_basis(text)
+    profile = text._matrix[[11, 22, 33, 44, 55]].sum(axis=0)
+    profile = (profile / np.linalg.norm(profile)).astype(np.float32)
+    other, coefficient, exact, (second, first) = _tight_blend(text, basis, profile, 17, 3.0)
+    other[first] = 5.0
+    other[second] = 3.0 - 1e-6  # below every overshooting estimate, above their exact scores
+    for n in (1, 2):
+        z = pruned_text_z(text, basis, profile, other, coefficient, n, np.zeros(0, np.int64))
+        full = other + coefficient * exact
+        assert top_n(other + coefficient * z, n).tolist() == top_n(full, n).tolist()
+    assert top_n(full, 2).tolist() == [first, second]
+
+
+def test_ties_at_a_value_float32_cannot_hold_are_both_computed() -> None:
+    """Two rows tied at 1 + 2^-30 (no float32) with text weight 0: both reach the threshold."""
+    text = _text_model(seed=7)
+    basis = text_basis(text)
+    profile = text._matrix[[25, 26, 27]].sum(axis=0)
+    profile = (profile / np.linalg.norm(profile)).astype(np.float32)
+    tie = 1.0 + 2.0**-30
+    other, coefficient, exact, (a, b) = _tight_blend(text, basis, profile, 16, tie)
+    other[a] = other[b] = tie
+    z = pruned_text_z(text, basis, profile, other, coefficient, 1, np.zeros(0, np.int64))
+    assert np.isfinite(z[[a, b]]).all()
+    assert top_n(other + coefficient * z, 1).tolist() == top_n(other + coefficient * exact, 1)
+
+
+def test_the_nth_exact_score_is_reached_by_n_rows_and_never_above_the_true_nth() -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(50):
+        exact = rng.normal(size=500)
+        estimate = exact + rng.normal(size=500) * rng.uniform(0.0, 3.0)
+        estimate[rng.choice(500, 60, replace=False)] = -np.inf  # never picked
+        n = int(rng.choice([1, 5, 10, 40]))
+        threshold = text_pruning._nth_exact_score(estimate, n, exact.__getitem__)
+        pickable = np.sort(exact[np.isfinite(estimate)])
+        assert threshold <= pickable[-n]
+        assert (exact[np.isfinite(estimate)] >= threshold).sum() >= n
+    assert text_pruning._nth_exact_score(estimate, 0, exact.__getitem__) == np.inf
+    few = np.full(500, -np.inf)
+    few[:3] = 1.0
+    assert text_pruning._nth_exact_score(few, 5, exact.__getitem__) == -np.inf
+
+
+def test_the_second_step_reads_the_next_directions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vectors whose variance decays slowly past the head (the tail's directions carry weight)
+    and no rows beyond n setting the threshold: a second step estimating with the wrong
+    directions drops rows of the top (16 of 40 lists when checked)."""
+    monkeypatch.setattr(text_pruning, "THRESHOLD_ROWS", 0)
+    rng = np.random.default_rng(0)
+    vectors = (rng.normal(size=(ROWS, DIMS)) * np.exp(-np.arange(DIMS) / 60.0)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    content = ContentMatrices(vectors, None, np.ones(ROWS, bool), np.zeros(ROWS, bool))
+    text = ContentModel("text", content).bind(Catalogue(np.arange(1, ROWS + 1), np.zeros(ROWS)))
+    basis = text_basis(text)
+    for _ in range(40):
+        profile = vectors[rng.integers(0, ROWS, 3)].sum(axis=0)
+        profile = (profile / np.linalg.norm(profile)).astype(np.float32)
+        other, coefficient = rng.normal(size=ROWS) * 0.3, np.ones(ROWS)
+        z = pruned_text_z(text, basis, profile, other, coefficient, 10, np.zeros(0, np.int64))
+        full = other + coefficient * _full_z(text, profile)
+        assert top_n(other + coefficient * z, 10).tolist() == top_n(full, 10).tolist()
