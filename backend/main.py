@@ -18,13 +18,14 @@ from fastapi.staticfiles import StaticFiles
 from threadpoolctl import threadpool_limits
 
 from backend import __version__
+from backend.api.deps import Serving
 from backend.api.errors import install_error_handlers
 from backend.api.routes import admin, auth, embeddings, events, experiments, health, movies, users
 from backend.config import Settings, get_settings
 from backend.database import SessionLocal
 from backend.observability import REGISTRY, RuntimeCollector
 from backend.server.docs import install_docs
-from backend.server.limits import BodySizeLimit, RequestTiming, SecurityHeaders
+from backend.server.limits import EdgeMiddleware
 from backend.services.cache import make_cache
 from backend.services.embeddings import index_status
 from backend.services.impressions import ImpressionRecorder
@@ -60,8 +61,13 @@ def create_app(
         )
         rt = runtime or get_runtime(settings)
         app.state.runtime = rt
-        # Created on the serving event loop: the misses it admits wait on that loop.
-        app.state.ranking_slots = asyncio.Semaphore(settings.ranking_concurrency)
+        app.state.serving = Serving(
+            runtime=rt,
+            cache=app.state.recommendation_cache,
+            impressions=app.state.impressions,
+            # Created on the serving event loop: the misses it admits wait on that loop.
+            ranking_slots=asyncio.Semaphore(settings.ranking_concurrency),
+        )
         app.state.impressions.start()
         collector = RuntimeCollector(rt, _status_for_metrics(rt))
         REGISTRY.register(collector)
@@ -100,9 +106,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
 
-    app.add_middleware(RequestTiming)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(EdgeMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     install_docs(app)
     for router in (

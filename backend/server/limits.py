@@ -1,6 +1,6 @@
 """ASGI middleware at the edge: request body size limit, security headers and request timing.
 
-Plain ASGI classes rather than Starlette's BaseHTTPMiddleware, which runs every response
+A plain ASGI class rather than Starlette's BaseHTTPMiddleware, which runs every response
 through a task group and memory streams (about a millisecond of CPU per request).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 
+from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.observability import REQUEST_LATENCY
@@ -43,47 +44,61 @@ async def _send_json(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class HttpMiddleware:
-    """Plain ASGI middleware that acts on HTTP requests only (lifespan and websockets pass)."""
+class EdgeMiddleware:
+    """What every HTTP request gets at the edge, as one pure-ASGI layer: a 413 for a body over
+    `max_bytes`, the security headers on every response, and the request's latency by method,
+    route template and status for /metrics (lifespan and websockets pass through).
 
-    def __init__(self, app: ASGIApp) -> None:
+    One layer rather than three: each layer was a coroutine frame and a `send` wrapper on every
+    request, and the body check copied the request headers into a dict."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
+        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await self.http(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
 
-    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = _with_security_headers(message.get("headers", []))
+            await send(message)
 
+        try:
+            body = await self._bounded_body(scope, receive, send_with_headers)
+            if body is not None:
+                await self.app(scope, body, send_with_headers)
+        finally:
+            _observe(scope, status, time.perf_counter() - started)
 
-class BodySizeLimit(HttpMiddleware):
-    """413 for a body over `max_bytes`: from Content-Length before reading anything, and for a
-    chunked body as soon as the bytes received pass the limit (so memory stays bounded)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        super().__init__(app)
-        self.max_bytes = max_bytes
-
-    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
+    async def _bounded_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """`receive`, or None once a 400/413 is sent: a declared Content-Length over the limit
+        is refused before anything is read; a chunked body as soon as the bytes received pass
+        the limit (so memory stays bounded)."""
+        declared = chunked = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = value
         if declared is not None:
             try:
                 length = int(declared)
             except ValueError:
                 await _send_json(send, 400, "Invalid Content-Length header")
-                return
+                return None
             if length > self.max_bytes:
                 await _send_json(send, 413, self._message())
-                return
-            await self.app(scope, receive, send)
-            return
-        if b"transfer-encoding" not in headers:
-            await self.app(scope, receive, send)
-            return
+                return None
+            return receive
+        if chunked is None:
+            return receive
         messages: list[Message] = []
         size = 0
         while True:
@@ -94,50 +109,42 @@ class BodySizeLimit(HttpMiddleware):
             size += len(message.get("body", b""))
             if size > self.max_bytes:
                 await _send_json(send, 413, self._message())
-                return
+                return None
             if not message.get("more_body", False):
                 break
 
         async def replay() -> Message:
             return messages.pop(0) if messages else await receive()
 
-        await self.app(scope, replay, send)
+        return replay
 
     def _message(self) -> str:
         return f"Request body too large: the limit is {self.max_bytes} bytes"
 
 
-class SecurityHeaders(HttpMiddleware):
-    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                if b"content-security-policy" not in present:
-                    extra.append((b"content-security-policy", CONTENT_SECURITY_POLICY))
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+def _with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The response's headers plus the security headers it does not set itself."""
+    present = {name.lower() for name, _ in headers}
+    if present.isdisjoint(_SECURITY_HEADER_NAMES):
+        return [*headers, *_ALL_SECURITY_HEADERS]
+    extra = [(k, v) for k, v in _ALL_SECURITY_HEADERS if k not in present]
+    return [*headers, *extra]
 
 
-class RequestTiming(HttpMiddleware):
-    """Request latency by method, route template and status, for /metrics."""
+_ALL_SECURITY_HEADERS = [
+    *SECURITY_HEADERS,
+    (b"content-security-policy", CONTENT_SECURITY_POLICY),
+]
+_SECURITY_HEADER_NAMES = frozenset(name for name, _ in _ALL_SECURITY_HEADERS)
+# A histogram child per (method, route, status): `labels()` validates and locks on every call.
+_LATENCY_BY_LABELS: dict[tuple[str, str, int], Histogram] = {}
 
-    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        status = 500
 
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            REQUEST_LATENCY.labels(scope["method"], route, str(status)).observe(
-                time.perf_counter() - started
-            )
+def _observe(scope: Scope, status: int, seconds: float) -> None:
+    route = getattr(scope.get("route"), "path", "unmatched")
+    labels = (scope["method"], route, status)
+    child = _LATENCY_BY_LABELS.get(labels)
+    if child is None:
+        child = REQUEST_LATENCY.labels(scope["method"], route, str(status))
+        _LATENCY_BY_LABELS[labels] = child
+    child.observe(seconds)

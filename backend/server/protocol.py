@@ -7,6 +7,10 @@ nor how slow a request head may be. This adds both:
   incomplete-event bound did): counted as it arrives, so a trickled head holds no more memory;
 - a deadline for each request's head and body (slow clients), so connections that trickle
   bytes are closed instead of held open.
+
+It also sends a response's head with its first body bytes in one write: uvicorn writes the
+status line and headers as soon as the app starts the response, then the body, so every
+answer left in two TCP segments (TCP_NODELAY), two send calls and two wake-ups of the client.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from backend.config import get_settings
 
@@ -70,6 +75,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
         self._arm_read_deadline()
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        transport = OneWriteResponse(self.transport, cycle)
+        cycle.transport = transport
+        response_done = cycle.on_response
+
+        def flushed_then_done() -> None:
+            transport.flush()  # a HEAD answer's body is never written
+            response_done()
+
+        cycle.on_response = flushed_then_done
+        super()._start_asgi_task(cycle, app)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_deadline()
         super().connection_lost(exc)
@@ -98,3 +115,40 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not answering and not self.transport.is_closing():
             log.info("closing a connection from %s: request not received in time", self.client)
             self.transport.close()
+
+
+class OneWriteResponse:
+    """One response's view of the connection: the head (the write made when the response
+    starts) is held back and sent with the first body bytes, in one `writelines`.
+
+    The head is the first write after the cycle starts its response (a `100 Continue` comes
+    before it); a held head also goes out when the response completes or the connection is
+    closed. Everything else is the connection's own transport."""
+
+    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._head_seen = False
+
+    def write(self, data: bytes) -> None:
+        if not self._head_seen and self._cycle.response_started:
+            self._head_seen, self._head = True, data
+            return
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.writelines((head, data))
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - the transport's other methods
+        return getattr(self._transport, name)

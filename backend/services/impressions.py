@@ -89,7 +89,15 @@ _RECORD_COLUMNS = [
 _INSERT_IMPRESSIONS = insert(_IMPRESSIONS).returning(
     _IMPRESSIONS.c.id, sort_by_parameter_order=True
 )
-_INSERT_ITEMS = insert(_ITEMS)
+_ITEM_COLUMNS = ("impression_id", "movie_id", "position")
+# The driver's positional placeholder: the items (ten a list) go to the driver's executemany as
+# plain tuples, since Core's per-row parameter processing cost as much as the inserts.
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _insert_items_sql(paramstyle: str) -> str:
+    marks = ", ".join([_PLACEHOLDERS[paramstyle]] * len(_ITEM_COLUMNS))
+    return f"INSERT INTO {_ITEMS.name} ({', '.join(_ITEM_COLUMNS)}) VALUES ({marks})"
 
 
 def _insert(db: Session, batch: list[ImpressionRecord]) -> None:
@@ -98,12 +106,12 @@ def _insert(db: Session, batch: list[ImpressionRecord]) -> None:
     connection = db.connection()
     ids = connection.execute(_INSERT_IMPRESSIONS, [record.row() for record in batch]).scalars()
     items = [
-        {"impression_id": impression_id, "movie_id": movie_id, "position": position}
+        (impression_id, movie_id, position)
         for impression_id, record in zip(ids.all(), batch, strict=True)
         for position, movie_id in enumerate(record.movie_ids, start=1)
     ]
     if items:
-        connection.execute(_INSERT_ITEMS, items)
+        connection.exec_driver_sql(_insert_items_sql(connection.dialect.paramstyle), items)
 
 
 class ImpressionRecorder:

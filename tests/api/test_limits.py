@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
+from backend.server.limits import EdgeMiddleware
 from backend.services.rate_limit import RedisRateLimiter
 from tests.helpers import register_and_login
 
@@ -143,3 +144,37 @@ def test_api_docs_are_served_from_this_host(client):
         assert client.get(asset).status_code == 200, asset
         assert asset in page.text
     assert "/openapi.json" in client.get("/docs-init.js").text
+
+
+def test_refused_bodies_carry_security_headers_and_are_timed(settings, loaded):
+    client = TestClient(_app(settings, loaded, max_body_bytes=100))
+    refused = client.post("/auth/register", content=b"x" * 500)
+    assert refused.status_code == 413
+    assert refused.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in refused.headers["content-security-policy"]
+    metrics = client.get("/metrics").text
+    assert 'http_request_duration_seconds_count{method="POST",route="unmatched",status="413"}' in (
+        metrics
+    )
+
+
+def test_a_response_keeps_the_security_headers_it_sets():
+    async def inner(scope, receive, send):  # noqa: ANN001, ANN202
+        headers = [(b"content-security-policy", b"default-src 'none'"), (b"x-frame-options", b"X")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    reply = TestClient(EdgeMiddleware(inner, max_bytes=100)).get("/anything")
+    assert reply.headers.get_list("content-security-policy") == ["default-src 'none'"]
+    assert reply.headers.get_list("x-frame-options") == ["X"]
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert reply.headers["referrer-policy"] == "no-referrer"
+
+
+def test_a_declared_length_that_is_not_a_number_is_400(settings, loaded):
+    async def never_called(scope, receive, send):  # noqa: ANN001, ANN202
+        raise AssertionError("the app must not see the request")
+
+    edge = EdgeMiddleware(never_called, max_bytes=100)
+    reply = TestClient(edge).post("/x", content=b"{}", headers={"Content-Length": "2x"})
+    assert reply.status_code == 400 and reply.json()["detail"] == "Invalid Content-Length header"

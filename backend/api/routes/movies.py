@@ -9,12 +9,10 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import (
-    CacheDep,
     CurrentAccount,
     CurrentUser,
-    ImpressionRecorderDep,
-    RankingSlotsDep,
     RuntimeDep,
+    ServingDep,
     SessionDep,
     SettingsDep,
 )
@@ -92,10 +90,7 @@ def onboarding(
 async def recommendations(
     db: SessionDep,
     caller: CurrentAccount,
-    runtime: RuntimeDep,
-    cache: CacheDep,
-    recorder: ImpressionRecorderDep,
-    ranking_slots: RankingSlotsDep,
+    serving: ServingDep,
     user_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="defaults to the caller")
     ] = None,
@@ -110,6 +105,7 @@ async def recommendations(
     A cache hit is answered on the event loop (a few indexed reads); only a miss, which ranks,
     goes to the thread pool, at most RANKING_CONCURRENCY at once, as does the periodic check
     for a new model or index (which may load one)."""
+    runtime, cache = serving.runtime, serving.cache
     if runtime.reload_due():  # a retrain may have published: load it off the event loop
         await run_in_threadpool(runtime.maybe_reload)
     plan = experiment_service.plan_for(db, caller, user_id, use_embeddings)
@@ -117,7 +113,7 @@ async def recommendations(
     found = recommendation_service.lookup_cached(db, runtime, cache, request)
     body = found.body
     if body is None:
-        async with ranking_slots:
+        async with serving.ranking_slots:
             body = await run_in_threadpool(
                 recommendation_service.compute_answer,
                 db,
@@ -127,7 +123,7 @@ async def recommendations(
                 served_recommendations_json,
             )
     request_id, body = impression_service.record_served(
-        recorder, runtime, caller.id, found.user_id, plan, body
+        serving.impressions, runtime, caller.id, found.user_id, plan, body
     )
     return Response(
         content=body, media_type="application/json", headers={"X-Request-ID": request_id}
