@@ -12,7 +12,7 @@ It also sends a response's head with its first body bytes in one write: uvicorn 
 status line and headers as soon as the app starts the response, then the body, so every
 answer left in two TCP segments (TCP_NODELAY), two send calls and two wake-ups of the client.
 The head waits one event-loop turn at most, so a streamed response whose first bytes come
-later (server-sent events, a HEAD answer) still gets its head at once.
+later (server-sent events, a HEAD request to a streamed route) still gets its head at once.
 """
 
 from __future__ import annotations
