@@ -60,22 +60,27 @@ def create_app(
             else None
         )
         rt = runtime or get_runtime(settings)
-        app.state.runtime = rt
-        app.state.serving = Serving(
+        # The one place the serving state lives (RuntimeDep and ServingDep read it).
+        app.state.serving = serving = Serving(
             runtime=rt,
-            cache=app.state.recommendation_cache,
-            impressions=app.state.impressions,
+            cache=make_cache(settings),
+            impressions=ImpressionRecorder(
+                SessionLocal,
+                flush_seconds=settings.impression_flush_seconds,
+                batch_size=settings.impression_batch_size,
+                max_queue=settings.impression_queue_max,
+            ),
             # Created on the serving event loop: the misses it admits wait on that loop.
             ranking_slots=asyncio.Semaphore(settings.ranking_concurrency),
         )
-        app.state.impressions.start()
+        serving.impressions.start()
         collector = RuntimeCollector(rt, _status_for_metrics(rt))
         REGISTRY.register(collector)
         try:
             yield
         finally:
             REGISTRY.unregister(collector)
-            app.state.impressions.close()
+            serving.impressions.close()
             if blas_limit is not None:
                 blas_limit.restore_original_limits()
 
@@ -88,15 +93,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rate_limiter = make_rate_limiter(settings.redis_url, SessionLocal)
-    app.state.recommendation_cache = make_cache(settings)
-    app.state.impressions = ImpressionRecorder(
-        SessionLocal,
-        flush_seconds=settings.impression_flush_seconds,
-        batch_size=settings.impression_batch_size,
-        max_queue=settings.impression_queue_max,
-    )
-    if runtime is not None:
-        app.state.runtime = runtime
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

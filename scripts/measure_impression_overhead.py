@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     token = create_access_token(user.id, settings.secret_key, 60, user.token_version)
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(settings, runtime=runtime)) as client:
-        cache = client.app.state.recommendation_cache
+        cache = client.app.state.serving.cache
         url = "/movies/recommendations?limit=10"
         client.get(url, headers=headers)
         figures["request_cached_us"] = _median_us(

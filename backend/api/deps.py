@@ -38,7 +38,7 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 async def get_runtime_dep(request: Request) -> RecommenderRuntime:
-    return request.app.state.runtime
+    return request.app.state.serving.runtime
 
 
 @dataclass(frozen=True)

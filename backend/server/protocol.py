@@ -11,12 +11,16 @@ nor how slow a request head may be. This adds both:
 It also sends a response's head with its first body bytes in one write: uvicorn writes the
 status line and headers as soon as the app starts the response, then the body, so every
 answer left in two TCP segments (TCP_NODELAY), two send calls and two wake-ups of the client.
+The head waits one event-loop turn at most, so a streamed response whose first bytes come
+later (server-sent events, a HEAD request to a streamed route) still gets its head at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections.abc import Iterable
 
 from uvicorn._types import ASGI3Application
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -76,7 +80,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._arm_read_deadline()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
-        transport = OneWriteResponse(self.transport, cycle)
+        transport = OneWriteResponse(self.transport, cycle, self.loop)
         cycle.transport = transport
         response_done = cycle.on_response
 
@@ -122,29 +126,54 @@ class OneWriteResponse:
     starts) is held back and sent with the first body bytes, in one `writelines`.
 
     The head is the first write after the cycle starts its response (a `100 Continue` comes
-    before it); a held head also goes out when the response completes or the connection is
-    closed. Everything else is the connection's own transport."""
+    before it). It is held for one event-loop turn at most: an app that sends its first body
+    bytes in the same turn (every plain response) sends both in one call; otherwise the head
+    goes out on the next turn. A held head also goes out when the response completes and when
+    the connection is closed through this view (the cycle's own closes); the protocol's closes
+    (a 400 for a bad request, the keep-alive and read timeouts, shutdown, a lost connection)
+    use the transport directly, where at most a head held for that one turn is dropped with
+    the connection. Everything else is the connection's own transport.
 
-    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+    The cycle holds this view (`cycle.transport`), so the view holds the cycle weakly: a
+    reference cycle would keep every request's cycle, scope and headers for the cyclic GC."""
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        cycle: RequestResponseCycle,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self._transport = transport
-        self._cycle = cycle
+        self._cycle = weakref.ref(cycle)
+        self._loop = loop
         self._head: bytes | None = None
         self._head_seen = False
 
     def write(self, data: bytes) -> None:
-        if not self._head_seen and self._cycle.response_started:
-            self._head_seen, self._head = True, data
-            return
+        if not self._head_seen:
+            cycle = self._cycle()
+            if cycle is not None and cycle.response_started:
+                self._head_seen, self._head = True, data
+                self._loop.call_soon(self.flush)
+                return
         if self._head is not None:
             head, self._head = self._head, None
             self._transport.writelines((head, data))
             return
         self._transport.write(data)
 
+    def writelines(self, data: Iterable[bytes]) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.writelines((head, *data))
+            return
+        self._transport.writelines(data)
+
     def flush(self) -> None:
         if self._head is not None:
             head, self._head = self._head, None
-            self._transport.write(head)
+            if not self._transport.is_closing():
+                self._transport.write(head)
 
     def close(self) -> None:
         self.flush()

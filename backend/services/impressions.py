@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -91,13 +91,25 @@ _INSERT_IMPRESSIONS = insert(_IMPRESSIONS).returning(
 )
 _ITEM_COLUMNS = ("impression_id", "movie_id", "position")
 # The driver's positional placeholder: the items (ten a list) go to the driver's executemany as
-# plain tuples, since Core's per-row parameter processing cost as much as the inserts.
+# plain tuples, since Core's per-row parameter processing cost as much as the inserts. A driver
+# with another paramstyle (named, numeric) gets Core's executemany.
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_INSERT_ITEMS = insert(_ITEMS)
 
 
-def _insert_items_sql(paramstyle: str) -> str:
-    marks = ", ".join([_PLACEHOLDERS[paramstyle]] * len(_ITEM_COLUMNS))
+def _insert_items_sql(placeholder: str) -> str:
+    marks = ", ".join([placeholder] * len(_ITEM_COLUMNS))
     return f"INSERT INTO {_ITEMS.name} ({', '.join(_ITEM_COLUMNS)}) VALUES ({marks})"
+
+
+def _insert_items(connection: Connection, items: list[tuple[int, int, int]]) -> None:
+    placeholder = _PLACEHOLDERS.get(connection.dialect.paramstyle)
+    if placeholder is None:
+        connection.execute(
+            _INSERT_ITEMS, [dict(zip(_ITEM_COLUMNS, item, strict=True)) for item in items]
+        )
+    else:
+        connection.exec_driver_sql(_insert_items_sql(placeholder), items)
 
 
 def _insert(db: Session, batch: list[ImpressionRecord]) -> None:
@@ -111,7 +123,7 @@ def _insert(db: Session, batch: list[ImpressionRecord]) -> None:
         for position, movie_id in enumerate(record.movie_ids, start=1)
     ]
     if items:
-        connection.exec_driver_sql(_insert_items_sql(connection.dialect.paramstyle), items)
+        _insert_items(connection, items)
 
 
 class ImpressionRecorder:

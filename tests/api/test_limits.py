@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import threading
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
+from backend.observability import REGISTRY
 from backend.server.limits import EdgeMiddleware
 from backend.services.rate_limit import RedisRateLimiter
 from tests.helpers import register_and_login
@@ -171,10 +173,27 @@ def test_a_response_keeps_the_security_headers_it_sets():
     assert reply.headers["referrer-policy"] == "no-referrer"
 
 
-def test_a_declared_length_that_is_not_a_number_is_400(settings, loaded):
+def test_a_declared_length_that_is_not_a_number_is_400():
     async def never_called(scope, receive, send):  # noqa: ANN001, ANN202
         raise AssertionError("the app must not see the request")
 
     edge = EdgeMiddleware(never_called, max_bytes=100)
     reply = TestClient(edge).post("/x", content=b"{}", headers={"Content-Length": "2x"})
     assert reply.status_code == 400 and reply.json()["detail"] == "Invalid Content-Length header"
+
+
+def test_each_status_of_a_route_is_timed_under_its_own_labels():
+    async def answer(scope, receive, send):  # noqa: ANN001, ANN202
+        scope["route"] = SimpleNamespace(path="/timed-by-status")
+        status = int(scope["query_string"])
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    def count(status: int) -> float:
+        labels = {"method": "POST", "route": "/timed-by-status", "status": str(status)}
+        return REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) or 0
+
+    client = TestClient(EdgeMiddleware(answer, max_bytes=100))
+    for status in (413, 201, 201):
+        assert client.post(f"/x?{status}").status_code == status
+    assert (count(413), count(201)) == (1, 2)

@@ -30,11 +30,11 @@ def cached_client(request, loaded, tmp_path):
     settings = get_settings().model_copy(
         update={"redis_url": redis_url, "recommendation_cache_dir": directory}
     )
-    app = create_app(settings, runtime=loaded)
-    app.state.recommendation_cache.clear()
-    with TestClient(app) as client:
-        yield client, app.state.recommendation_cache
-    app.state.recommendation_cache.clear()
+    with TestClient(create_app(settings, runtime=loaded)) as client:
+        cache = client.app.state.serving.cache
+        cache.clear()
+        yield client, cache
+        cache.clear()
 
 
 def _body(reply) -> bytes:
@@ -196,3 +196,12 @@ def test_a_due_model_check_runs_off_the_event_loop(cached_client, loaded, monkey
     reply = client.get("/movies/recommendations?limit=5", headers=headers)
     assert reply.status_code == 200, reply.text
     assert on_loop == [False]
+
+
+def test_the_serving_state_is_held_once(cached_client, loaded):
+    """The runtime, cache and impression recorder live only in `app.state.serving`: a second
+    copy in the app state could be replaced or cleared apart from what requests use."""
+    client, cache = cached_client
+    state = client.app.state
+    assert state.serving.runtime is loaded and state.serving.cache is cache
+    assert {"runtime", "recommendation_cache", "impressions"}.isdisjoint(vars(state)["_state"])

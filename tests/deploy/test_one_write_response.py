@@ -1,14 +1,18 @@
 """A response's head goes out with its first body bytes in one write, and nothing is held back:
-a HEAD answer, a `100 Continue`, a closed connection and pipelined requests, unit and on a
-real server (`backend.cli api`)."""
+a HEAD answer, a `100 Continue`, a closed connection, a late first chunk and pipelined
+requests, unit, through the protocol in process and on a real server (`backend.cli api`)."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import socket
-from types import SimpleNamespace
+import weakref
 
 import pytest
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from backend.devserver import free_port, run_cli, start_cli
 from backend.server.protocol import BoundedHttpToolsProtocol, OneWriteResponse
@@ -18,23 +22,48 @@ from tests.helpers import server_env
 class Transport:
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
+        self.closing = False
 
     def write(self, data: bytes) -> None:
         self.calls.append(("write", data))
 
     def writelines(self, data: tuple[bytes, ...]) -> None:
-        self.calls.append(("writelines", data))
+        self.calls.append(("writelines", tuple(data)))
 
     def close(self) -> None:
         self.calls.append(("close", None))
+        self.closing = True
 
     def is_closing(self) -> bool:
-        return False
+        return self.closing
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class Cycle:
+    response_started = False
+
+
+class Loop:
+    """Records what the view schedules for the next event-loop turn."""
+
+    def __init__(self) -> None:
+        self.soon: list = []
+
+    def call_soon(self, callback) -> None:  # noqa: ANN001
+        self.soon.append(callback)
 
 
 def test_the_head_is_sent_with_the_first_body_bytes():
-    transport, cycle = Transport(), SimpleNamespace(response_started=False)
-    view = OneWriteResponse(transport, cycle)
+    transport, cycle, loop = Transport(), Cycle(), Loop()
+    view = OneWriteResponse(transport, cycle, loop)
     view.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response starts: at once
     cycle.response_started = True
     view.write(b"HEAD")
@@ -46,6 +75,29 @@ def test_the_head_is_sent_with_the_first_body_bytes():
     assert view.is_closing() is False
 
 
+def test_a_held_head_goes_out_on_the_next_loop_turn():
+    transport, cycle, loop = Transport(), Cycle(), Loop()
+    cycle.response_started = True
+    view = OneWriteResponse(transport, cycle, loop)
+    view.write(b"HEAD")
+    assert transport.calls == []
+    for callback in loop.soon:
+        callback()
+    assert transport.calls == [("write", b"HEAD")]
+    view.write(b"body")
+    assert transport.calls[1:] == [("write", b"body")]
+
+
+def test_writelines_sends_a_held_head_first_in_the_same_call():
+    transport, cycle, loop = Transport(), Cycle(), Loop()
+    cycle.response_started = True
+    view = OneWriteResponse(transport, cycle, loop)
+    view.write(b"HEAD")
+    view.writelines([b"a", b"b"])
+    view.writelines([b"c"])
+    assert transport.calls == [("writelines", (b"HEAD", b"a", b"b")), ("writelines", (b"c",))]
+
+
 def test_the_overridden_uvicorn_hook_exists():
     """The protocol gives each response cycle its view in uvicorn's `_start_asgi_task`: a
     uvicorn without it would silently send two writes again."""
@@ -55,11 +107,100 @@ def test_the_overridden_uvicorn_hook_exists():
 
 @pytest.mark.parametrize("end", ["flush", "close"])
 def test_a_head_without_body_is_not_held(end):
-    transport, cycle = Transport(), SimpleNamespace(response_started=True)
-    view = OneWriteResponse(transport, cycle)
+    transport, cycle = Transport(), Cycle()
+    cycle.response_started = True
+    view = OneWriteResponse(transport, cycle, Loop())
     view.write(b"HEAD")
     getattr(view, end)()
     assert transport.calls[0] == ("write", b"HEAD")
+
+
+async def _plain(scope, receive, send) -> None:  # noqa: ANN001
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _late_first_chunk(scope, receive, send) -> None:  # noqa: ANN001
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await asyncio.sleep(0.05)
+    await send({"type": "http.response.body", "body": b"event", "more_body": False})
+
+
+class InProcess:
+    """BoundedHttpToolsProtocol on a recording transport, driven by its own event loop."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.loop = asyncio.new_event_loop()
+        self.state = ServerState()
+        config = Config(app=app, lifespan="off", log_config=None, proxy_headers=False)
+        self.protocol = BoundedHttpToolsProtocol(
+            config=config, server_state=self.state, app_state={}, _loop=self.loop
+        )
+        self.transport = Transport()
+        self.protocol.connection_made(self.transport)
+
+    def request(self, data: bytes) -> None:
+        """Feed `data` and run the loop until its responses are complete, and a turn more."""
+        self.protocol.data_received(data)
+        while self.state.tasks:
+            self.loop.run_until_complete(asyncio.gather(*self.state.tasks))
+        self.loop.run_until_complete(asyncio.sleep(0))
+
+    def close(self) -> None:
+        self.protocol.connection_lost(None)
+        self.loop.close()
+
+
+@pytest.fixture
+def in_process():
+    made: list[InProcess] = []
+
+    def make(app) -> InProcess:  # noqa: ANN001
+        made.append(InProcess(app))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def test_the_protocol_sends_a_response_in_one_writelines(in_process):
+    server = in_process(_plain)
+    server.request(GET)
+    [(kind, (head, body))] = server.transport.calls
+    assert kind == "writelines" and head.startswith(b"HTTP/1.1 200") and body == b"ok"
+
+
+def test_a_late_first_chunk_does_not_hold_the_head(in_process):
+    server = in_process(_late_first_chunk)
+    server.request(GET)
+    (kind, head), *rest = server.transport.calls
+    assert kind == "write" and head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n")
+    assert rest == [("write", b"5\r\nevent\r\n0\r\n\r\n")]
+
+
+def test_a_served_request_leaves_no_reference_cycle(in_process):
+    """Each request's cycle (its scope, headers, body) is freed when the response completes,
+    not left for the cyclic garbage collector."""
+    server = in_process(_plain)
+    cycles = []
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            server.request(GET)
+            cycles.append(weakref.ref(server.protocol.cycle))
+        server.protocol.cycle = None
+        alive = sum(cycle() is not None for cycle in cycles)
+    finally:
+        gc.enable()
+    assert alive == 0
+    assert len(server.transport.calls) == 50
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,7 @@ def test_every_list_is_an_impression_with_request_id(client):
     assert impression.forced is False
     assert (
         impression.model_version
-        and impression.model_version == client.app.state.runtime.bundle.version
+        and impression.model_version == client.app.state.serving.runtime.bundle.version
     )
     forced = _recommend(client, headers, use_embeddings="false")
     assert _impression(forced.headers["X-Request-ID"]).forced is True

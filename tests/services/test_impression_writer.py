@@ -3,10 +3,12 @@ TEST_DATABASE_URL, PostgreSQL: the items go to each driver's executemany as tupl
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import sessionmaker
 
 from backend.database import SessionLocal
 from backend.models import Impression, ImpressionItem
+from backend.models.base import Base
 from backend.services.impressions import ImpressionRecord, ImpressionRecorder, new_request_id
 from backend.services.users import create_user
 
@@ -33,3 +35,22 @@ def test_every_list_is_written_with_its_positions(committed_db):
     for record in records:
         stored = sorted(written[ids[record.request_id]])
         assert stored == list(enumerate(record.movie_ids, start=1)), record
+
+
+def test_a_driver_with_another_paramstyle_gets_its_items_written(tmp_path):
+    """Named parameters (as some drivers take) have no positional placeholder: the items go
+    through SQLAlchemy's executemany instead of failing the batch."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'named.db'}", paramstyle="named")
+    Base.metadata.create_all(engine, tables=[Impression.__table__, ImpressionItem.__table__])
+    recorder = ImpressionRecorder(sessionmaker(engine))
+    record = ImpressionRecord(new_request_id(), 1, 1, "hybrid", (30, 10, 20))
+    recorder.record(record)
+    try:
+        assert recorder.flush() == 1
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(ImpressionItem.position, ImpressionItem.movie_id).order_by("position")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [(1, 30), (2, 10), (3, 20)]
