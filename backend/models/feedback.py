@@ -53,9 +53,8 @@ class ImpressionItem(Base):
     )
 
     id: Mapped[IntPK]
-    impression_id: Mapped[int] = mapped_column(
-        ForeignKey("impressions.id", ondelete="CASCADE"), index=True
-    )
+    # No index of its own: the unique (impression_id, movie_id) index leads with it.
+    impression_id: Mapped[int] = mapped_column(ForeignKey("impressions.id", ondelete="CASCADE"))
     movie_id: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer)
 
