@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import text
 
 from backend.database import SessionLocal, engine
-from backend.devserver import clean_env, free_port
+from backend.devserver import DevServer, clean_env, free_port, run_cli, start_cli
 from backend.ml.interactions import Interactions
 from backend.ml.recommender import MovieRecommender
 from backend.services.experiments import forget_running
@@ -141,6 +141,28 @@ def server_env(root: Path, database_url: str | None = None, **settings: str) -> 
         "embedding_device": "cpu",
     }
     return clean_env(**(base | settings))
+
+
+@contextmanager
+def bare_api(root: Path, **settings: str) -> Iterator[tuple[DevServer, int]]:
+    """One `backend.cli api` worker on 127.0.0.1 (a free port) over a migrated, empty database:
+    no training, no index; `settings` add to or override these. Yields the server and its port."""
+    port = free_port()
+    base = {
+        "train_on_startup": "false",
+        "build_index_on_startup": "false",
+        "host": "127.0.0.1",
+        "port": str(port),
+        "web_concurrency": "1",
+    }
+    env = server_env(root, **(base | settings))
+    run_cli(["migrate"], env)
+    dev = start_cli("api", env, root / "api.log", port)
+    try:
+        dev.wait("/health", timeout=120)
+        yield dev, port
+    finally:
+        dev.stop()
 
 
 @dataclass

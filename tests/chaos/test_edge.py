@@ -11,35 +11,21 @@ import time
 import httpx
 import pytest
 
-from backend.devserver import free_port, run_cli, start_cli
-from tests.helpers import server_env
+from tests.helpers import bare_api
 
 READ_TIMEOUT = 2
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("edge")
-    port = free_port()
-    env = server_env(
-        root,
-        train_on_startup="false",
-        build_index_on_startup="false",
+    with bare_api(
+        tmp_path_factory.mktemp("edge"),
         request_read_timeout_seconds=str(READ_TIMEOUT),
         keep_alive_timeout_seconds="1",
         login_max_failures="3",
         login_address_max_failures="4",
-        host="127.0.0.1",
-        port=str(port),
-        web_concurrency="1",
-    )
-    run_cli(["migrate"], env)
-    dev = start_cli("api", env, root / "api.log", port)
-    try:
-        dev.wait("/health", timeout=120)
-        yield dev, port
-    finally:
-        dev.stop()
+    ) as running:
+        yield running
 
 
 def _raw(port: int, data: bytes, wait: float = 5.0) -> bytes:

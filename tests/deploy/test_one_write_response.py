@@ -14,9 +14,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from backend.devserver import free_port, run_cli, start_cli
 from backend.server.protocol import BoundedHttpToolsProtocol, OneWriteResponse
-from tests.helpers import server_env
+from tests.helpers import bare_api
 
 
 class Transport:
@@ -205,23 +204,8 @@ def test_a_served_request_leaves_no_reference_cycle(in_process):
 
 @pytest.fixture(scope="module")
 def port(tmp_path_factory):
-    root = tmp_path_factory.mktemp("one-write")
-    port = free_port()
-    env = server_env(
-        root,
-        train_on_startup="false",
-        build_index_on_startup="false",
-        host="127.0.0.1",
-        port=str(port),
-        web_concurrency="1",
-    )
-    run_cli(["migrate"], env)
-    dev = start_cli("api", env, root / "api.log", port)
-    try:
-        dev.wait("/health", timeout=120)
+    with bare_api(tmp_path_factory.mktemp("one-write")) as (_, port):
         yield port
-    finally:
-        dev.stop()
 
 
 def _exchange(port: int, data: bytes, until: bytes, count: int = 1) -> bytes:
