@@ -48,8 +48,7 @@ TOP_N_BLOCK = 64
 def nth_best_bound(values: np.ndarray, n: int) -> float:
     """A value that at least n of `values` reach (NaN ignored), from one pass: the n-th largest
     of its blocks' largest values (n blocks each hold one at least that large); -inf when fewer
-    than n blocks hold a number. `top_n` sorts only the values at or above it; the pruned text
-    pass (`text_pruning`) scores exactly the rows whose estimates reach it, for its threshold."""
+    than n blocks hold a number. `top_n` sorts only the values at or above it."""
     block = min(TOP_N_BLOCK, values.size // n) if n > 0 else 0
     if block == 0:
         return -np.inf

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.ml.content import ContentModel, matrix_moments
-from backend.ml.scoring import nth_best_bound
+from backend.ml.scoring import top_n
 
 # Principal directions kept: on ml-latest-small's MiniLM vectors 128 of 384 carry 79% of the
 # variance, and the bound then leaves a median of ~190 of 9,742 rows to compute (P99 ~1,500;
@@ -195,11 +195,7 @@ def _nth_exact_score(
     rows can be picked. n rows reach it, so it is a threshold for the n best."""
     if n <= 0:
         return np.inf  # no top to reach
-    count = n + THRESHOLD_ROWS
-    bound = nth_best_bound(middle, count)
-    picks = np.flatnonzero(middle >= bound if np.isfinite(bound) else np.isfinite(middle))
-    if len(picks) > count:
-        picks = picks[np.argpartition(middle[picks], len(picks) - count)[len(picks) - count :]]
+    picks = top_n(middle, n + THRESHOLD_ROWS)
     scores = exact(picks)
     return (
         float(np.partition(scores, len(picks) - n)[len(picks) - n]) if len(picks) >= n else -np.inf

@@ -93,23 +93,22 @@ _ITEM_COLUMNS = ("impression_id", "movie_id", "position")
 # The driver's positional placeholder: the items (ten a list) go to the driver's executemany as
 # plain tuples, since Core's per-row parameter processing cost as much as the inserts. A driver
 # with another paramstyle (named, numeric) gets Core's executemany.
-_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_INSERT_ITEMS_SQL = {
+    style: f"INSERT INTO {_ITEMS.name} ({', '.join(_ITEM_COLUMNS)}) "
+    f"VALUES ({', '.join([mark] * len(_ITEM_COLUMNS))})"
+    for style, mark in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
+}
 _INSERT_ITEMS = insert(_ITEMS)
 
 
-def _insert_items_sql(placeholder: str) -> str:
-    marks = ", ".join([placeholder] * len(_ITEM_COLUMNS))
-    return f"INSERT INTO {_ITEMS.name} ({', '.join(_ITEM_COLUMNS)}) VALUES ({marks})"
-
-
 def _insert_items(connection: Connection, items: list[tuple[int, int, int]]) -> None:
-    placeholder = _PLACEHOLDERS.get(connection.dialect.paramstyle)
-    if placeholder is None:
+    sql = _INSERT_ITEMS_SQL.get(connection.dialect.paramstyle)
+    if sql is None:
         connection.execute(
             _INSERT_ITEMS, [dict(zip(_ITEM_COLUMNS, item, strict=True)) for item in items]
         )
     else:
-        connection.exec_driver_sql(_insert_items_sql(placeholder), items)
+        connection.exec_driver_sql(sql, items)
 
 
 def _insert(db: Session, batch: list[ImpressionRecord]) -> None:

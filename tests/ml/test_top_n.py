@@ -1,5 +1,6 @@
-"""`top_n` and the bound it shares with the pruned text pass (`nth_best_bound`): the same rows
-as a full sort, with excluded positions and non-finite scores skipped and ties by index."""
+"""`top_n` and its bound (`nth_best_bound`; the pruned text pass picks its threshold rows
+through `top_n`): the same rows as a full sort, with excluded positions and non-finite scores
+skipped and ties by index."""
 
 from __future__ import annotations
 
