@@ -125,17 +125,13 @@ class EdgeMiddleware:
 def _with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The response's headers plus the security headers it does not set itself."""
     present = {name.lower() for name, _ in headers}
-    if present.isdisjoint(_SECURITY_HEADER_NAMES):
-        return [*headers, *_ALL_SECURITY_HEADERS]
-    extra = [(k, v) for k, v in _ALL_SECURITY_HEADERS if k not in present]
-    return [*headers, *extra]
+    return [*headers, *((k, v) for k, v in _ALL_SECURITY_HEADERS if k not in present)]
 
 
 _ALL_SECURITY_HEADERS = [
     *SECURITY_HEADERS,
     (b"content-security-policy", CONTENT_SECURITY_POLICY),
 ]
-_SECURITY_HEADER_NAMES = frozenset(name for name, _ in _ALL_SECURITY_HEADERS)
 # A histogram child per (method, route, status): `labels()` validates and locks on every call.
 _LATENCY_BY_LABELS: dict[tuple[str, str, int], Histogram] = {}
 

@@ -237,6 +237,7 @@ class DisabledCache(LocalCache):
 def make_cache(settings: Settings) -> RecommendationCache:
     if not settings.recommendation_cache:
         return DisabledCache()
+    code_fingerprint()  # the keys' digest of the source: read at start-up, not by a request
     ttl = settings.recommendation_cache_ttl_seconds
     entries = settings.recommendation_cache_max_entries
     if settings.redis_url:
